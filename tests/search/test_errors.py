@@ -1,0 +1,182 @@
+"""Every bad input raises a Python exception that says what was wrong; the tree stays usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scalezero_agents.search import (
+    ReferenceTree,
+    SearchConfig,
+    SearchInputError,
+    SearchStateError,
+    SearchTree,
+)
+
+B, A = 3, 4
+BACKENDS = [SearchTree, ReferenceTree]
+
+
+def fresh(cls, **config):
+    tree = cls(B, SearchConfig(num_simulations=3, **config), num_actions=A)
+    tree.reset(np.zeros(B), np.zeros((B, A)))
+    return tree
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+@pytest.mark.parametrize(
+    "value,logits,match",
+    [
+        (np.zeros(B, np.float32), np.zeros((B, A)), "float64|dtype"),
+        (np.zeros(B + 1), np.zeros((B, A)), "shape"),
+        (np.zeros(B), np.zeros((B, A + 1)), "shape"),
+        (np.zeros(B).tolist(), np.zeros((B, A)), "numpy|float64"),
+        (np.array([0.0, np.nan, 0.0]), np.zeros((B, A)), "root 1|NaN"),
+        (np.zeros(B), np.full((B, A), np.inf), "NaN or infinite"),
+    ],
+)
+def test_bad_reset_inputs(cls, value, logits, match) -> None:
+    tree = cls(B, SearchConfig(num_simulations=3), num_actions=A)
+    with pytest.raises(SearchInputError, match=match):
+        tree.reset(value, logits)
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+def test_no_legal_action_and_bad_masks(cls) -> None:
+    tree = cls(B, SearchConfig(num_simulations=3), num_actions=A)
+    legal = np.ones((B, A), bool)
+    legal[2] = False
+    with pytest.raises(SearchInputError, match="root 2 has no legal action"):
+        tree.reset(np.zeros(B), np.zeros((B, A)), legal_mask=legal)
+    with pytest.raises(SearchInputError, match="shape"):
+        tree.reset(np.zeros(B), np.zeros((B, A)), legal_mask=np.ones((B, A + 1), bool))
+    # a NaN logit of an illegal action is fine: it is never used
+    logits = np.zeros((B, A))
+    logits[:, 3] = np.nan
+    legal[2] = True
+    legal[:, 3] = False
+    tree.reset(np.zeros(B), logits, legal_mask=legal)
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+def test_bad_expand_inputs_and_recovery(cls) -> None:
+    tree = fresh(cls)
+    tree.select()
+    with pytest.raises(SearchInputError, match="reward"):
+        tree.expand_and_backup(np.array([0.0, 0.0, np.inf]), np.zeros(B), np.zeros((B, A)))
+    with pytest.raises(SearchInputError):
+        tree.expand_and_backup(np.zeros(B), np.zeros(B), np.full((B, A), np.nan))
+    with pytest.raises(SearchInputError, match="shape"):
+        tree.expand_and_backup(np.zeros(B), np.zeros((B, 1)), np.zeros((B, A)))
+    # nothing was changed by the failed calls: the same expansion now succeeds
+    assert (tree.num_nodes == 1).all()
+    tree.expand_and_backup(np.zeros(B), np.ones(B), np.zeros((B, A)))
+    assert (tree.num_nodes == 2).all()
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+def test_call_order_errors(cls) -> None:
+    tree = cls(B, SearchConfig(num_simulations=2), num_actions=A)
+    with pytest.raises(SearchStateError, match="reset"):
+        tree.select()
+    with pytest.raises(SearchStateError, match="reset"):
+        tree.result()
+    tree.reset(np.zeros(B), np.zeros((B, A)))
+    with pytest.raises(SearchStateError, match="select"):
+        tree.expand_and_backup(np.zeros(B), np.zeros(B), np.zeros((B, A)))
+    with pytest.raises(SearchStateError):
+        tree.reset_sampled(np.zeros(B), mu=np.zeros((B, 1)), log_std=np.zeros((B, 1)))
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+def test_capacity_overflow_raises(cls) -> None:
+    tree = fresh(cls)
+    for _ in range(3):
+        tree.select()
+        tree.expand_and_backup(np.zeros(B), np.zeros(B), np.zeros((B, A)))
+    with pytest.raises(SearchStateError, match="capacity"):
+        tree.select()
+    assert tree.result().visit_counts.sum() == 3 * B
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+def test_sampled_bad_inputs(cls) -> None:
+    tree = cls(2, SearchConfig(mode="sampled", num_simulations=2, num_samples=3), action_dim=2)
+    with pytest.raises(SearchInputError, match="either"):
+        tree.reset_sampled(np.zeros(2))
+    with pytest.raises(SearchInputError, match="either"):
+        tree.reset_sampled(np.zeros(2), mu=np.zeros((2, 2)), logp=np.zeros((2, 3)))
+    with pytest.raises(SearchInputError, match=r"\[-1, 1\]"):
+        tree.reset_sampled(np.zeros(2), actions=np.full((2, 3, 2), 1.5), logp=np.zeros((2, 3)))
+    with pytest.raises(SearchInputError):
+        tree.reset_sampled(np.zeros(2), actions=np.full((2, 3, 2), np.nan), logp=np.zeros((2, 3)))
+    with pytest.raises(SearchInputError):
+        tree.reset_sampled(np.zeros(2), mu=np.zeros((2, 2)), log_std=np.full((2, 2), np.inf))
+    with pytest.raises(SearchInputError, match="shape"):
+        tree.reset_sampled(np.zeros(2), mu=np.zeros((2, 3)), log_std=np.zeros((2, 3)))
+    tree.reset_sampled(np.zeros(2), mu=np.zeros((2, 2)), log_std=np.zeros((2, 2)))
+    tree.select()
+    with pytest.raises(SearchInputError):
+        tree.expand_and_backup_sampled(np.zeros(2), np.zeros(2), actions=np.full((2, 3, 2), -1.01),
+                                       logp=np.zeros((2, 3)))
+    with pytest.raises(SearchStateError):
+        tree.expand_and_backup(np.zeros(2), np.zeros(2), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+def test_bad_temperature(cls) -> None:
+    tree = fresh(cls)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(SearchInputError, match="temperature"):
+            tree.result(bad)
+
+
+def test_non_contiguous_input_is_copied_not_misread() -> None:
+    tree = fresh(SearchTree)
+    logits = np.zeros((B, 2 * A))
+    logits[:, ::2] = [0.0, 5.0, 0.0, 0.0]  # strided view: action 1 is clearly preferred
+    tree.reset(np.zeros(B), np.ascontiguousarray(logits[:, ::2]))
+    expected = tree.prior[:, 0].copy()
+    tree.reset(np.zeros(B), logits[:, ::2])
+    np.testing.assert_array_equal(tree.prior[:, 0], expected)
+    assert (tree.prior[:, 0].argmax(1) == 1).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mode": "alpha"},
+        {"num_simulations": 0},
+        {"num_simulations": 2.5},
+        {"c2": 0.0},
+        {"discount": 1.5},
+        {"value_floor": 0.0},
+        {"dirichlet_alpha": -1.0},
+        {"dirichlet_fraction": 2.0},
+        {"c1": float("nan")},
+        {"interior": "random"},
+        {"unvisited_value": "mean"},
+    ],
+)
+def test_config_validation(kwargs) -> None:
+    with pytest.raises(ValueError):
+        SearchConfig(**kwargs)
+
+
+def test_config_rejects_unknown_keys_and_is_frozen() -> None:
+    with pytest.raises(TypeError):
+        SearchConfig(num_simulation=5)  # typo
+    config = SearchConfig()
+    with pytest.raises(AttributeError):
+        config.c1 = 2.0  # type: ignore[misc]
+
+
+def test_tree_shape_validation() -> None:
+    with pytest.raises(ValueError, match="num_actions"):
+        SearchTree(2, SearchConfig())
+    with pytest.raises(ValueError, match="action_dim"):
+        SearchTree(2, SearchConfig(mode="sampled"))
+    with pytest.raises(ValueError, match="batch_size"):
+        SearchTree(0, SearchConfig(), num_actions=3)
+    with pytest.raises(ValueError, match="sampled"):
+        SearchTree(2, SearchConfig(), num_actions=3, action_dim=2)
