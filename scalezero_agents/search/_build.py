@@ -15,7 +15,7 @@ from cffi import FFI
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 # -ffp-contract=off: no fused multiply-add, so the C core and the NumPy reference round identically.
-COMPILE_ARGS = ["-std=c99", "-O3", "-ffp-contract=off", "-Wall", "-Wextra"]
+COMPILE_ARGS = ["-std=c99", "-O3", "-g", "-ffp-contract=off", "-Wall", "-Wextra"]
 
 
 def read_cdef(header: Path = CSRC / "mcts.h") -> str:

@@ -261,8 +261,8 @@ class ReferenceTree:
         lo = float(self.mm_min[b])
         delta = float(self.mm_max[b]) - lo
         inv = 1.0 / (delta if delta >= cfg.value_floor else cfg.value_floor)
-        slots = self.kids[b, node, : self.nkids[b, node]]
-        kids = self.child[b, node, slots]
+        kids = self.kids[b, node, : self.nkids[b, node]]
+        slots = self.action[b, kids]
         qn = np.clip((self.q[b, kids] - lo) * inv, 0.0, 1.0)
         scores = self.prior[b, node, slots] * pbc * self.recip_table[self.visit[b, kids]] + qn
         best = int(self.next_kid[b, node])
@@ -371,7 +371,7 @@ class ReferenceTree:
         cfg, sel = self.config, self._sel
         nid, p, a = int(sel.node[b]), int(sel.parent[b]), int(sel.action[b])
         self.child[b, p, a] = nid
-        self.kids[b, p, self.nkids[b, p]] = a
+        self.kids[b, p, self.nkids[b, p]] = nid
         self.nkids[b, p] += 1
         if self.next_kid[b, p] == a:
             self._refresh_next_kid(b, p)

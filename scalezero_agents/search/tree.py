@@ -137,6 +137,7 @@ class SearchTree:
         self.action = self._alloc("action", (B, N), i32)
         self.prior_ready = self._alloc("prior_ready", (B, N), u8)
         self.q = self._alloc("q", (B, N), f64)
+        self.edge_prior = self._alloc("edge_prior", (B, N), f64)
         self.nkids = self._alloc("nkids", (B, N), i32)
         self.next_kid = self._alloc("next_kid", (B, N), i32)
         self.kids = self._alloc("kids", (B, N, A), i32)

@@ -143,11 +143,15 @@ static void softmax_legal(double *p, const int32_t *child, int32_t count)
 /* The unvisited legal child with the highest prior (lowest index on ties), or -1. */
 static void refresh_next_kid(szm_tree *t, ptrdiff_t n)
 {
-    ptrdiff_t e = n * t->num_actions;
+    const int32_t *child = t->child + n * t->num_actions;
+    const double *prior = t->prior + n * t->num_actions;
     int32_t a, best = -1;
-    for (a = 0; a < t->num_actions; ++a)
-        if (t->child[e + a] == SZM_UNVISITED && (best < 0 || t->prior[e + a] > t->prior[e + best]))
-            best = a;
+    double top = -INFINITY; /* legal priors are >= 0; the strict > keeps the lowest index */
+    for (a = 0; a < t->num_actions; ++a) {
+        double p = child[a] == SZM_UNVISITED ? prior[a] : -INFINITY;
+        best = p > top ? a : best;
+        top = p > top ? p : top;
+    }
     t->next_kid[n] = best;
 }
 
@@ -236,7 +240,7 @@ static int check_config(const szm_tree *t)
         return SZM_ERR_CONFIG;
     if (!t->visit || !t->value_sum || !t->reward || !t->raw_value || !t->parent || !t->action ||
         !t->prior_ready || !t->child || !t->prior || !t->valid || !t->num_nodes || !t->mm_min ||
-        !t->mm_max || !t->rng || !t->scratch || !t->max_depth || !t->q || !t->nkids ||
+        !t->mm_max || !t->rng || !t->scratch || !t->max_depth || !t->q || !t->edge_prior || !t->nkids ||
         !t->next_kid || !t->kids || !t->pbc_table || !t->recip_table || !t->out_parent || !t->out_action ||
         !t->out_node || !t->out_depth || !t->res_visits || !t->res_policy || !t->res_value ||
         !t->res_action)
@@ -474,13 +478,13 @@ static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
         best_score = -INFINITY;
     }
     for (i = 0; i < t->nkids[n]; ++i) {
-        int32_t a = t->kids[e + i], c = t->child[e + a];
-        double qn = (t->q[nb + c] - lo) * inv, score;
+        ptrdiff_t c = nb + t->kids[e + i];
+        double qn = (t->q[c] - lo) * inv, score;
         qn = qn < 0.0 ? 0.0 : (qn > 1.0 ? 1.0 : qn);
-        score = t->prior[e + a] * pbc * t->recip_table[t->visit[nb + c]] + qn;
-        if (score > best_score || (score == best_score && a < best)) {
+        score = t->edge_prior[c] * pbc * t->recip_table[t->visit[c]] + qn;
+        if (score > best_score || (score == best_score && t->action[c] < best)) {
             best_score = score;
-            best = a;
+            best = t->action[c];
         }
     }
     return best;
@@ -649,7 +653,8 @@ static void link_and_backup(szm_tree *t, int32_t b, double r, double v)
     int32_t id = t->out_node[b], p = t->out_parent[b], n = id, a = t->out_action[b];
     double g = v;
     t->child[ep + a] = id;
-    t->kids[ep + t->nkids[nb + p]++] = a;
+    t->kids[ep + t->nkids[nb + p]++] = id;
+    t->edge_prior[nb + id] = t->prior[ep + a];
     if (t->next_kid[nb + p] == a)
         refresh_next_kid(t, nb + p);
     t->nkids[nb + id] = 0;

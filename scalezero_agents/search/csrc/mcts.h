@@ -71,6 +71,7 @@ typedef struct {
     int32_t *action;        /* child slot taken from the parent */
     uint8_t *prior_ready;   /* 1 once `prior` holds probabilities */
     double *q;              /* Q of the edge parent -> node, r + discount * v (once visited) */
+    double *edge_prior;     /* P(parent, action) of the edge parent -> node */
     int32_t *nkids;         /* number of visited children */
     int32_t *next_kid;      /* unvisited legal child slot with the highest prior (-1: none) */
 
@@ -78,7 +79,7 @@ typedef struct {
     int32_t *child;         /* node id, SZM_UNVISITED or SZM_ILLEGAL */
     double *prior;          /* logits at expansion, probabilities once prior_ready */
     double *logit;          /* gumbel only: masked logits (NULL otherwise) */
-    int32_t *kids;          /* visited child slots, in the order they were first visited */
+    int32_t *kids;          /* visited children's node ids, in the order they were first visited */
 
     /* ---- sampled mode, [B * N * A * d] and [B * N * A] (NULL otherwise) ---- */
     double *sampled_action;

@@ -67,6 +67,7 @@ static void setup(harness *h, int32_t B, int32_t sims, int32_t A, int32_t d, int
     t->action = take(h, nodes, sizeof(int32_t));
     t->prior_ready = take(h, nodes, sizeof(uint8_t));
     t->q = take(h, nodes, sizeof(double));
+    t->edge_prior = take(h, nodes, sizeof(double));
     t->nkids = take(h, nodes, sizeof(int32_t));
     t->next_kid = take(h, nodes, sizeof(int32_t));
     t->child = take(h, edges, sizeof(int32_t));

@@ -1,0 +1,1 @@
+"""scalezero_adapters: every task behind one TaskSpec (in progress)."""
