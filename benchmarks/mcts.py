@@ -88,7 +88,8 @@ def pin_to_one_core() -> str:
 
 def markdown(rows: list[Row]) -> str:
     lines = [
-        "| mode | B | A (K) | N | C ms/search | C root-sims/s | NumPy ms/search | NumPy root-sims/s | C/NumPy | depth |",
+        "| mode | B | A (K) | N | C ms/search | C root-sims/s | NumPy ms/search | NumPy root-sims/s "
+        "| C/NumPy | depth |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_key: dict[tuple, dict[str, Row]] = {}

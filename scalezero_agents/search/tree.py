@@ -19,6 +19,16 @@ ILLEGAL = lib.SZM_ILLEGAL
 ROOT = 0
 MODES = {"puct": lib.SZM_MODE_PUCT, "sampled": lib.SZM_MODE_SAMPLED, "gumbel": lib.SZM_MODE_GUMBEL}
 _F64 = np.dtype(np.float64)
+# Mirrors `szm_node` in csrc/mcts.h (checked against cffi's layout at import).
+NODE_DTYPE = np.dtype([
+    ("value_sum", np.float64), ("q", np.float64), ("edge_prior", np.float64), ("reward", np.float64),
+    ("raw_value", np.float64), ("visit", np.int32), ("nkids", np.int32), ("next_kid", np.int32),
+    ("parent", np.int32), ("action", np.int32), ("prior_ready", np.int32),
+])
+if NODE_DTYPE.itemsize != ffi.sizeof("szm_node") or any(
+    NODE_DTYPE.fields[name][1] != ffi.offsetof("szm_node", name) for name in NODE_DTYPE.names
+):
+    raise ImportError("scalezero_agents.search: NODE_DTYPE does not match the compiled szm_node layout")
 INTERIOR = {"puct": lib.SZM_INTERIOR_PUCT, "deterministic": lib.SZM_INTERIOR_DETERMINISTIC}
 
 
@@ -129,17 +139,9 @@ class SearchTree:
         t.c_visit, t.c_scale = config.c_visit, config.c_scale
         sampled, gumbel = config.mode == "sampled", config.mode == "gumbel"
         i32, f64, u8 = np.int32, np.float64, np.uint8
-        self.visit = self._alloc("visit", (B, N), i32)
-        self.value_sum = self._alloc("value_sum", (B, N), f64)
-        self.reward = self._alloc("reward", (B, N), f64)
-        self.raw_value = self._alloc("raw_value", (B, N), f64)
-        self.parent = self._alloc("parent", (B, N), i32)
-        self.action = self._alloc("action", (B, N), i32)
-        self.prior_ready = self._alloc("prior_ready", (B, N), u8)
-        self.q = self._alloc("q", (B, N), f64)
-        self.edge_prior = self._alloc("edge_prior", (B, N), f64)
-        self.nkids = self._alloc("nkids", (B, N), i32)
-        self.next_kid = self._alloc("next_kid", (B, N), i32)
+        self.nodes = self._alloc_nodes(B, N)
+        for field in NODE_DTYPE.names:  # named views into the node records, e.g. tree.visit[b, node]
+            setattr(self, field, self.nodes[field])
         self.kids = self._alloc("kids", (B, N, A), i32)
         self.child = self._alloc("child", (B, N, A), i32)
         self.prior = self._alloc("prior", (B, N, A), f64)
@@ -171,6 +173,17 @@ class SearchTree:
         if lib.szm_init(t) != lib.SZM_OK:
             raise ValueError(f"search core rejected the configuration {config}")
         self.seed(seed)
+
+    def _alloc_nodes(self, B: int, N: int) -> np.ndarray:
+        """The ``[B, N]`` node records, aligned to 64 bytes so that each record is one cache line."""
+        size = B * N * NODE_DTYPE.itemsize
+        raw = np.zeros(size + 64, dtype=np.uint8)
+        start = -raw.ctypes.data % 64
+        nodes = raw[start:start + size].view(NODE_DTYPE).reshape(B, N)
+        view = ffi.from_buffer("szm_node[]", nodes)
+        self._keep.extend([raw, view])
+        self._t.nodes = view
+        return nodes
 
     def _alloc(self, field: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         arr = np.zeros(shape, dtype=dtype)

@@ -117,7 +117,7 @@ static ptrdiff_t edge_at(const szm_tree *t, int32_t b, int32_t node)
 
 static double node_value(const szm_tree *t, ptrdiff_t n)
 {
-    return t->value_sum[n] / (double)t->visit[n];
+    return t->nodes[n].value_sum / (double)t->nodes[n].visit;
 }
 
 /* In-place softmax over the legal slots of one node's `prior` row; illegal slots get 0. */
@@ -152,16 +152,16 @@ static void refresh_next_kid(szm_tree *t, ptrdiff_t n)
         best = p > top ? a : best;
         top = p > top ? p : top;
     }
-    t->next_kid[n] = best;
+    t->nodes[n].next_kid = best;
 }
 
 static void ensure_prior(szm_tree *t, int32_t b, int32_t node)
 {
     ptrdiff_t n = node_at(t, b, node);
-    if (!t->prior_ready[n]) {
+    if (!t->nodes[n].prior_ready) {
         ptrdiff_t e = n * t->num_actions;
         softmax_legal(t->prior + e, t->child + e, t->num_actions);
-        t->prior_ready[n] = 1;
+        t->nodes[n].prior_ready = 1;
         refresh_next_kid(t, n);
     }
 }
@@ -238,10 +238,9 @@ static int check_config(const szm_tree *t)
         return SZM_ERR_CONFIG;
     if (!(t->dirichlet_fraction >= 0.0 && t->dirichlet_fraction <= 1.0))
         return SZM_ERR_CONFIG;
-    if (!t->visit || !t->value_sum || !t->reward || !t->raw_value || !t->parent || !t->action ||
-        !t->prior_ready || !t->child || !t->prior || !t->valid || !t->num_nodes || !t->mm_min ||
-        !t->mm_max || !t->rng || !t->scratch || !t->max_depth || !t->q || !t->edge_prior || !t->nkids ||
-        !t->next_kid || !t->kids || !t->pbc_table || !t->recip_table || !t->out_parent || !t->out_action ||
+    if (!t->nodes || !t->child || !t->prior || !t->valid || !t->num_nodes || !t->mm_min ||
+        !t->mm_max || !t->rng || !t->scratch || !t->max_depth || !t->kids || !t->pbc_table ||
+        !t->recip_table || !t->out_parent || !t->out_action ||
         !t->out_node || !t->out_depth || !t->res_visits || !t->res_policy || !t->res_value ||
         !t->res_action)
         return SZM_ERR_CONFIG;
@@ -277,13 +276,13 @@ int szm_init(szm_tree *t)
 static void init_root(szm_tree *t, int32_t b, double value)
 {
     ptrdiff_t n = node_at(t, b, 0);
-    t->visit[n] = 1;
-    t->value_sum[n] = value;
-    t->raw_value[n] = value;
-    t->reward[n] = 0.0;
-    t->parent[n] = -1;
-    t->action[n] = -1;
-    t->nkids[n] = 0;
+    t->nodes[n].visit = 1;
+    t->nodes[n].value_sum = value;
+    t->nodes[n].raw_value = value;
+    t->nodes[n].reward = 0.0;
+    t->nodes[n].parent = -1;
+    t->nodes[n].action = -1;
+    t->nodes[n].nkids = 0;
     t->num_nodes[b] = 1;
     t->max_depth[b] = 0;
     t->mm_min[b] = INFINITY;
@@ -340,7 +339,7 @@ int szm_reset(szm_tree *t, const double *root_value, const double *root_logits,
                 t->logit[e + a] = root_logits[(ptrdiff_t)b * A + a];
         }
         softmax_legal(t->prior + e, t->child + e, A);
-        t->prior_ready[node_at(t, b, 0)] = 1;
+        t->nodes[node_at(t, b, 0)].prior_ready = 1;
         if (t->mode == SZM_MODE_GUMBEL)
             reset_gumbel_root(t, b, nlegal, noise);
         else if (noise && t->dirichlet_fraction > 0.0)
@@ -424,8 +423,8 @@ static void fill_samples(szm_tree *t, int32_t b, int32_t node, const double *mu,
         t->child[e + k] = SZM_UNVISITED;
         t->prior[e + k] = 1.0 / (double)K;
     }
-    t->prior_ready[n] = 1;
-    t->next_kid[n] = 0; /* uniform priors: the lowest index */
+    t->nodes[n].prior_ready = 1;
+    t->nodes[n].next_kid = 0; /* uniform priors: the lowest index */
 }
 
 int szm_reset_sampled(szm_tree *t, const double *root_value, const double *mu,
@@ -464,9 +463,9 @@ static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
     if (delta < t->value_floor)
         delta = t->value_floor;
     inv = 1.0 / delta;
-    pbc = t->pbc_table[t->visit[n]];
+    pbc = t->pbc_table[t->nodes[n].visit];
     ensure_prior(t, b, node);
-    best = t->next_kid[n];
+    best = t->nodes[n].next_kid;
     if (best >= 0) {
         double qn = 0.0;
         if (t->unvisited_parent && t->mm_max[b] >= lo) {
@@ -477,14 +476,14 @@ static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
     } else {
         best_score = -INFINITY;
     }
-    for (i = 0; i < t->nkids[n]; ++i) {
+    for (i = 0; i < t->nodes[n].nkids; ++i) {
         ptrdiff_t c = nb + t->kids[e + i];
-        double qn = (t->q[c] - lo) * inv, score;
+        double qn = (t->nodes[c].q - lo) * inv, score;
         qn = qn < 0.0 ? 0.0 : (qn > 1.0 ? 1.0 : qn);
-        score = t->edge_prior[c] * pbc * t->recip_table[t->visit[c]] + qn;
-        if (score > best_score || (score == best_score && t->action[c] < best)) {
+        score = t->nodes[c].edge_prior * pbc * t->recip_table[t->nodes[c].visit] + qn;
+        if (score > best_score || (score == best_score && t->nodes[c].action < best)) {
             best_score = score;
-            best = t->action[c];
+            best = t->nodes[c].action;
         }
     }
     return best;
@@ -502,13 +501,13 @@ static int32_t completed_sigma(const szm_tree *t, int32_t b, int32_t node, doubl
         int32_t c = t->child[e + a];
         if (c < 0)
             continue;
-        sigma[a] = t->q[nb + c];
-        total += t->visit[nb + c];
-        most = t->visit[nb + c] > most ? t->visit[nb + c] : most;
+        sigma[a] = t->nodes[nb + c].q;
+        total += t->nodes[nb + c].visit;
+        most = t->nodes[nb + c].visit > most ? t->nodes[nb + c].visit : most;
         sum_p += t->prior[e + a];
         sum_pq += t->prior[e + a] * sigma[a];
     }
-    vmix = t->raw_value[nb + node];
+    vmix = t->nodes[nb + node].raw_value;
     if (total > 0 && sum_p > 0.0)
         vmix = (vmix + (double)total * (sum_pq / sum_p)) / (1.0 + (double)total);
     for (a = 0; a < A; ++a) {
@@ -544,7 +543,7 @@ static int32_t select_gumbel_root(szm_tree *t, int32_t b, double *scratch)
 {
     ptrdiff_t nb = node_at(t, b, 0), e = edge_at(t, b, 0);
     int32_t a, best = -1, any = -1, A = t->num_actions;
-    int32_t sim = t->visit[nb] - 1;
+    int32_t sim = t->nodes[nb].visit - 1;
     int32_t target = t->sh_visits[(ptrdiff_t)b * (t->capacity - 1) + sim];
     double best_score = -INFINITY, any_score = -INFINITY;
     const double *g = t->gumbel + (ptrdiff_t)b * A;
@@ -559,7 +558,7 @@ static int32_t select_gumbel_root(szm_tree *t, int32_t b, double *scratch)
             any_score = score;
             any = a;
         }
-        if ((c >= 0 ? t->visit[nb + c] : 0) == target && score > best_score) {
+        if ((c >= 0 ? t->nodes[nb + c].visit : 0) == target && score > best_score) {
             best_score = score;
             best = a;
         }
@@ -581,7 +580,7 @@ static int32_t select_deterministic(szm_tree *t, int32_t b, int32_t node, double
         double score;
         if (c == SZM_ILLEGAL)
             continue;
-        score = policy[a] - (double)(c >= 0 ? t->visit[nb + c] : 0) / (1.0 + (double)total);
+        score = policy[a] - (double)(c >= 0 ? t->nodes[nb + c].visit : 0) / (1.0 + (double)total);
         if (score > best_score) {
             best_score = score;
             best = a;
@@ -653,29 +652,29 @@ static void link_and_backup(szm_tree *t, int32_t b, double r, double v)
     int32_t id = t->out_node[b], p = t->out_parent[b], n = id, a = t->out_action[b];
     double g = v;
     t->child[ep + a] = id;
-    t->kids[ep + t->nkids[nb + p]++] = id;
-    t->edge_prior[nb + id] = t->prior[ep + a];
-    if (t->next_kid[nb + p] == a)
+    t->kids[ep + t->nodes[nb + p].nkids++] = id;
+    t->nodes[nb + id].edge_prior = t->prior[ep + a];
+    if (t->nodes[nb + p].next_kid == a)
         refresh_next_kid(t, nb + p);
-    t->nkids[nb + id] = 0;
-    t->parent[nb + id] = p;
-    t->action[nb + id] = t->out_action[b];
-    t->reward[nb + id] = r;
-    t->raw_value[nb + id] = v;
-    t->visit[nb + id] = 0;
-    t->value_sum[nb + id] = 0.0;
+    t->nodes[nb + id].nkids = 0;
+    t->nodes[nb + id].parent = p;
+    t->nodes[nb + id].action = t->out_action[b];
+    t->nodes[nb + id].reward = r;
+    t->nodes[nb + id].raw_value = v;
+    t->nodes[nb + id].visit = 0;
+    t->nodes[nb + id].value_sum = 0.0;
     t->num_nodes[b] = id + 1;
     if (t->out_depth[b] > t->max_depth[b])
         t->max_depth[b] = t->out_depth[b];
     for (;;) {
-        t->value_sum[nb + n] += g;
-        t->visit[nb + n] += 1;
+        t->nodes[nb + n].value_sum += g;
+        t->nodes[nb + n].visit += 1;
         if (n == 0)
             break;
-        t->q[nb + n] = t->reward[nb + n] + t->discount * node_value(t, nb + n);
-        update_minmax(t, b, t->q[nb + n]);
-        g = t->reward[nb + n] + t->discount * g;
-        n = t->parent[nb + n];
+        t->nodes[nb + n].q = t->nodes[nb + n].reward + t->discount * node_value(t, nb + n);
+        update_minmax(t, b, t->nodes[nb + n].q);
+        g = t->nodes[nb + n].reward + t->discount * g;
+        n = t->nodes[nb + n].parent;
     }
 }
 
@@ -722,8 +721,8 @@ int szm_expand_backup(szm_tree *t, const double *reward, const double *value,
             if (t->logit)
                 t->logit[e + a] = row[a];
         }
-        t->prior_ready[node_at(t, b, id)] = 0; /* next_kid too is set on first selection */
-        t->next_kid[node_at(t, b, id)] = -1;
+        t->nodes[node_at(t, b, id)].prior_ready = 0; /* next_kid too is set on first selection */
+        t->nodes[node_at(t, b, id)].next_kid = -1;
         link_and_backup(t, b, reward[b], value[b]);
     }
     t->pending = 0;
@@ -822,7 +821,7 @@ static void result_root(szm_tree *t, int32_t b, double temperature)
     double *policy = t->res_policy + (ptrdiff_t)b * A;
     for (a = 0; a < A; ++a) {
         int32_t c = t->child[e + a];
-        visits[a] = c >= 0 ? t->visit[nb + c] : 0;
+        visits[a] = c >= 0 ? t->nodes[nb + c].visit : 0;
         total += visits[a];
     }
     t->res_value[b] = node_value(t, nb);

@@ -47,6 +47,20 @@
 #define SZM_ERR_TEMPERATURE -13
 
 typedef struct {
+    double value_sum;       /* sum of backed-up returns */
+    double q;               /* Q of the edge parent -> node, r + discount * v (once visited) */
+    double edge_prior;      /* P(parent, action) of the edge parent -> node */
+    double reward;          /* reward on the edge parent -> node */
+    double raw_value;       /* network value at expansion */
+    int32_t visit;
+    int32_t nkids;          /* number of visited children */
+    int32_t next_kid;       /* unvisited legal child slot with the highest prior (-1: none) */
+    int32_t parent;
+    int32_t action;         /* child slot taken from the parent */
+    int32_t prior_ready;    /* 1 once the node's `prior` row holds probabilities */
+} szm_node;
+
+typedef struct {
     /* ---- sizes and parameters (set once) ---- */
     int32_t batch;          /* B: number of roots */
     int32_t capacity;       /* N: nodes per root, root included (= simulations + 1) */
@@ -62,18 +76,8 @@ typedef struct {
     double dirichlet_alpha, dirichlet_fraction;
     double c_visit, c_scale; /* gumbel: sigma(q) = (c_visit + max N) * c_scale * q */
 
-    /* ---- per node, [B * N] ---- */
-    int32_t *visit;
-    double *value_sum;
-    double *reward;         /* reward on the edge parent -> node */
-    double *raw_value;      /* network value at expansion */
-    int32_t *parent;
-    int32_t *action;        /* child slot taken from the parent */
-    uint8_t *prior_ready;   /* 1 once `prior` holds probabilities */
-    double *q;              /* Q of the edge parent -> node, r + discount * v (once visited) */
-    double *edge_prior;     /* P(parent, action) of the edge parent -> node */
-    int32_t *nkids;         /* number of visited children */
-    int32_t *next_kid;      /* unvisited legal child slot with the highest prior (-1: none) */
+    /* ---- per node, [B * N]: one 64-byte record (one cache line) per node ---- */
+    szm_node *nodes;
 
     /* ---- per edge, [B * N * A] ---- */
     int32_t *child;         /* node id, SZM_UNVISITED or SZM_ILLEGAL */

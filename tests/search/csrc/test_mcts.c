@@ -59,17 +59,7 @@ static void setup(harness *h, int32_t B, int32_t sims, int32_t A, int32_t d, int
     t->dirichlet_fraction = 0.25;
     t->c_visit = 50.0;
     t->c_scale = 0.1;
-    t->visit = take(h, nodes, sizeof(int32_t));
-    t->value_sum = take(h, nodes, sizeof(double));
-    t->reward = take(h, nodes, sizeof(double));
-    t->raw_value = take(h, nodes, sizeof(double));
-    t->parent = take(h, nodes, sizeof(int32_t));
-    t->action = take(h, nodes, sizeof(int32_t));
-    t->prior_ready = take(h, nodes, sizeof(uint8_t));
-    t->q = take(h, nodes, sizeof(double));
-    t->edge_prior = take(h, nodes, sizeof(double));
-    t->nkids = take(h, nodes, sizeof(int32_t));
-    t->next_kid = take(h, nodes, sizeof(int32_t));
+    t->nodes = take(h, nodes, sizeof(szm_node));
     t->child = take(h, edges, sizeof(int32_t));
     t->prior = take(h, edges, sizeof(double));
     t->kids = take(h, edges, sizeof(int32_t));
@@ -250,7 +240,7 @@ int main(void)
     h.t.c2 = -1.0;
     CHECK(szm_init(&h.t) == SZM_ERR_CONFIG);
     h.t.c2 = 19652.0;
-    h.t.visit = NULL;
+    h.t.nodes = NULL;
     CHECK(szm_init(&h.t) == SZM_ERR_CONFIG);
     CHECK(szm_init(NULL) == SZM_ERR_CONFIG);
     CHECK(szm_select(NULL) == SZM_ERR_CONFIG);
