@@ -22,7 +22,7 @@ _F64 = np.dtype(np.float64)
 # Mirrors `szm_node` in csrc/mcts.h (checked against cffi's layout at import).
 NODE_DTYPE = np.dtype([
     ("value_sum", np.float64), ("q", np.float64), ("edge_prior", np.float64), ("reward", np.float64),
-    ("raw_value", np.float64), ("visit", np.int32), ("nkids", np.int32), ("next_kid", np.int32),
+    ("next_prior", np.float64), ("visit", np.int32), ("nkids", np.int32), ("next_kid", np.int32),
     ("parent", np.int32), ("action", np.int32), ("prior_ready", np.int32),
 ])
 if NODE_DTYPE.itemsize != ffi.sizeof("szm_node") or any(
@@ -146,6 +146,7 @@ class SearchTree:
         self.child = self._alloc("child", (B, N, A), i32)
         self.prior = self._alloc("prior", (B, N, A), f64)
         self.logit = self._alloc("logit", (B, N, A), f64) if gumbel else None
+        self.raw_value = self._alloc("raw_value", (B, N), f64) if gumbel else None
         self.sampled_action = self._alloc("sampled_action", (B, N, A, d), f64) if sampled else None
         self.sampled_logp = self._alloc("sampled_logp", (B, N, A), f64) if sampled else None
         self.valid = self._alloc("valid", (B, A), u8)

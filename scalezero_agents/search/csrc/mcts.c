@@ -153,6 +153,7 @@ static void refresh_next_kid(szm_tree *t, ptrdiff_t n)
         top = p > top ? p : top;
     }
     t->nodes[n].next_kid = best;
+    t->nodes[n].next_prior = top;
 }
 
 static void ensure_prior(szm_tree *t, int32_t b, int32_t node)
@@ -249,7 +250,7 @@ static int check_config(const szm_tree *t)
          !t->res_action_vec))
         return SZM_ERR_CONFIG;
     if (t->mode == SZM_MODE_GUMBEL &&
-        (t->max_considered < 1 || !t->logit || !t->gumbel || !t->sh_visits || !t->num_considered ||
+        (t->max_considered < 1 || !t->logit || !t->raw_value || !t->gumbel || !t->sh_visits || !t->num_considered ||
          !(t->c_visit >= 0.0) || !(t->c_scale >= 0.0) ||
          (t->interior != SZM_INTERIOR_PUCT && t->interior != SZM_INTERIOR_DETERMINISTIC)))
         return SZM_ERR_CONFIG;
@@ -278,7 +279,8 @@ static void init_root(szm_tree *t, int32_t b, double value)
     ptrdiff_t n = node_at(t, b, 0);
     t->nodes[n].visit = 1;
     t->nodes[n].value_sum = value;
-    t->nodes[n].raw_value = value;
+    if (t->raw_value)
+        t->raw_value[n] = value;
     t->nodes[n].reward = 0.0;
     t->nodes[n].parent = -1;
     t->nodes[n].action = -1;
@@ -425,6 +427,7 @@ static void fill_samples(szm_tree *t, int32_t b, int32_t node, const double *mu,
     }
     t->nodes[n].prior_ready = 1;
     t->nodes[n].next_kid = 0; /* uniform priors: the lowest index */
+    t->nodes[n].next_prior = 1.0 / (double)K;
 }
 
 int szm_reset_sampled(szm_tree *t, const double *root_value, const double *mu,
@@ -472,7 +475,7 @@ static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
             qn = (node_value(t, n) - lo) * inv;
             qn = qn < 0.0 ? 0.0 : (qn > 1.0 ? 1.0 : qn);
         }
-        best_score = t->prior[e + best] * pbc * t->recip_table[0] + qn;
+        best_score = t->nodes[n].next_prior * pbc * t->recip_table[0] + qn;
     } else {
         best_score = -INFINITY;
     }
@@ -507,7 +510,7 @@ static int32_t completed_sigma(const szm_tree *t, int32_t b, int32_t node, doubl
         sum_p += t->prior[e + a];
         sum_pq += t->prior[e + a] * sigma[a];
     }
-    vmix = t->nodes[nb + node].raw_value;
+    vmix = t->raw_value[nb + node];
     if (total > 0 && sum_p > 0.0)
         vmix = (vmix + (double)total * (sum_pq / sum_p)) / (1.0 + (double)total);
     for (a = 0; a < A; ++a) {
@@ -660,7 +663,8 @@ static void link_and_backup(szm_tree *t, int32_t b, double r, double v)
     t->nodes[nb + id].parent = p;
     t->nodes[nb + id].action = t->out_action[b];
     t->nodes[nb + id].reward = r;
-    t->nodes[nb + id].raw_value = v;
+    if (t->raw_value)
+        t->raw_value[nb + id] = v;
     t->nodes[nb + id].visit = 0;
     t->nodes[nb + id].value_sum = 0.0;
     t->num_nodes[b] = id + 1;
@@ -706,10 +710,15 @@ int szm_expand_backup(szm_tree *t, const double *reward, const double *value,
     if (t->mode == SZM_MODE_SAMPLED)
         return SZM_ERR_CONFIG;
     A = t->num_actions;
-    for (b = 0; b < t->batch; ++b)
-        for (a = 0; a < A; ++a)
-            if (t->valid[(ptrdiff_t)b * A + a] && !isfinite(logits[(ptrdiff_t)b * A + a]))
-                return fail(t, SZM_ERR_NONFINITE_LOGIT, b, a);
+    {
+        ptrdiff_t i, total = (ptrdiff_t)t->batch * A;
+        int bad = 0;
+        for (i = 0; i < total; ++i) /* one pass without early exit; locate the culprit only if any */
+            bad |= t->valid[i] & !isfinite(logits[i]);
+        for (i = 0; bad && i < total; ++i)
+            if (t->valid[i] && !isfinite(logits[i]))
+                return fail(t, SZM_ERR_NONFINITE_LOGIT, (int32_t)(i / A), (int32_t)(i % A));
+    }
     for (b = 0; b < t->batch; ++b) {
         int32_t id = t->out_node[b];
         ptrdiff_t e = edge_at(t, b, id);

@@ -51,7 +51,7 @@ typedef struct {
     double q;               /* Q of the edge parent -> node, r + discount * v (once visited) */
     double edge_prior;      /* P(parent, action) of the edge parent -> node */
     double reward;          /* reward on the edge parent -> node */
-    double raw_value;       /* network value at expansion */
+    double next_prior;      /* prior of next_kid (valid when next_kid >= 0) */
     int32_t visit;
     int32_t nkids;          /* number of visited children */
     int32_t next_kid;       /* unvisited legal child slot with the highest prior (-1: none) */
@@ -78,6 +78,7 @@ typedef struct {
 
     /* ---- per node, [B * N]: one 64-byte record (one cache line) per node ---- */
     szm_node *nodes;
+    double *raw_value;      /* gumbel only: network value at expansion (NULL otherwise) */
 
     /* ---- per edge, [B * N * A] ---- */
     int32_t *child;         /* node id, SZM_UNVISITED or SZM_ILLEGAL */

@@ -65,6 +65,7 @@ static void setup(harness *h, int32_t B, int32_t sims, int32_t A, int32_t d, int
     t->kids = take(h, edges, sizeof(int32_t));
     if (mode == SZM_MODE_GUMBEL) {
         t->logit = take(h, edges, sizeof(double));
+        t->raw_value = take(h, nodes, sizeof(double));
         t->gumbel = take(h, (size_t)B * (size_t)A, sizeof(double));
         t->sh_visits = take(h, (size_t)B * (size_t)sims, sizeof(int32_t));
         t->num_considered = take(h, (size_t)B, sizeof(int32_t));
