@@ -101,6 +101,7 @@ class ReferenceTree:
         self.logit = np.zeros((B, N, A)) if config.mode == "gumbel" else None
         self.sampled_action = np.zeros((B, N, A, d)) if config.mode == "sampled" else None
         self.sampled_logp = np.zeros((B, N, A)) if config.mode == "sampled" else None
+        self.gauss = np.zeros((B, N, 2, d)) if config.mode == "sampled" else None
         self.valid = np.ones((B, A), np.uint8)
         self.num_nodes = np.zeros(B, np.int32)
         self.mm_min = np.full(B, np.inf)
@@ -193,6 +194,7 @@ class ReferenceTree:
         for b in range(self.batch_size):
             self._init_root(b, float(value[b]))
             self._fill_samples(b, ROOT, *inputs)
+            self._ensure_prior(b, ROOT)  # the root's samples are drawn now
             if noise and self.config.dirichlet_fraction > 0.0:
                 self._add_dirichlet(b)
             self._refresh_next_kid(b, ROOT)
@@ -217,26 +219,37 @@ class ReferenceTree:
             return None, None, actions, logp
         raise SearchInputError("give either mu and log_std, or actions and logp")
 
-    def _fill_samples(self, b: int, node: int, mu: np.ndarray | None, log_std: np.ndarray | None,
-                      actions: np.ndarray | None, logp: np.ndarray | None) -> None:
-        K, d = self.num_actions, self.action_dim
-        for k in range(K):
-            if actions is not None:
-                self.sampled_action[b, node, k] = actions[b, k]
-                lp = float(logp[b, k])
-            else:
-                lp = 0.0
-                for j in range(d):
-                    ls = min(max(float(log_std[b, j]), -20.0), 2.0)
-                    eps = self.streams[b].normal()
-                    x = math.tanh(float(mu[b, j]) + math.exp(ls) * eps)
-                    self.sampled_action[b, node, k, j] = x
-                    lp += -0.5 * eps * eps - ls - LOG_SQRT_2PI - math.log(1.0 - x * x + TANH_EPS)
-            self.sampled_logp[b, node, k] = lp
+    def _samples_ready(self, b: int, node: int) -> None:
         self.child[b, node] = UNVISITED
-        self.prior[b, node] = 1.0 / K
+        self.prior[b, node] = 1.0 / self.num_actions
         self.prior_ready[b, node] = 1
         self.next_kid[b, node] = 0
+
+    def _draw_samples(self, b: int, node: int) -> None:
+        """Draw the node's K tanh-squashed Gaussian actions from its stored mu / log_std."""
+        mu, log_std = self.gauss[b, node]
+        for k in range(self.num_actions):
+            lp = 0.0
+            for j in range(self.action_dim):
+                ls = min(max(float(log_std[j]), -20.0), 2.0)
+                eps = self.streams[b].normal()
+                x = math.tanh(float(mu[j]) + math.exp(ls) * eps)
+                self.sampled_action[b, node, k, j] = x
+                lp += -0.5 * eps * eps - ls - LOG_SQRT_2PI - math.log(1.0 - x * x + TANH_EPS)
+            self.sampled_logp[b, node, k] = lp
+
+    def _fill_samples(self, b: int, node: int, mu: np.ndarray | None, log_std: np.ndarray | None,
+                      actions: np.ndarray | None, logp: np.ndarray | None) -> None:
+        """Copy given samples now, or keep the Gaussian to draw on the node's first selection."""
+        if actions is not None:
+            self.sampled_action[b, node] = actions[b]
+            self.sampled_logp[b, node] = logp[b]
+            self._samples_ready(b, node)
+            return
+        self.gauss[b, node] = mu[b], log_std[b]
+        self.child[b, node] = UNVISITED
+        self.prior_ready[b, node] = 0
+        self.next_kid[b, node] = -1
 
     # ------------------------------------------------------------------ selection
 
@@ -247,7 +260,10 @@ class ReferenceTree:
         self.next_kid[b, node] = int(best) if unvisited.any() else -1
 
     def _ensure_prior(self, b: int, node: int) -> None:
-        if not self.prior_ready[b, node]:
+        if not self.prior_ready[b, node] and self.config.mode == "sampled":
+            self._draw_samples(b, node)
+            self._samples_ready(b, node)
+        elif not self.prior_ready[b, node]:
             self.prior[b, node] = softmax_legal(self.prior[b, node], self.child[b, node] != ILLEGAL)
             self.prior_ready[b, node] = 1
             self._refresh_next_kid(b, node)

@@ -149,6 +149,7 @@ class SearchTree:
         self.raw_value = self._alloc("raw_value", (B, N), f64) if gumbel else None
         self.sampled_action = self._alloc("sampled_action", (B, N, A, d), f64) if sampled else None
         self.sampled_logp = self._alloc("sampled_logp", (B, N, A), f64) if sampled else None
+        self.gauss = self._alloc("gauss", (B, N, 2, d), f64) if sampled else None
         self.valid = self._alloc("valid", (B, A), u8)
         self.num_nodes = self._alloc("num_nodes", (B,), i32)
         self.mm_min = self._alloc("mm_min", (B,), f64)

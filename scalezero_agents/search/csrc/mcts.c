@@ -156,10 +156,47 @@ static void refresh_next_kid(szm_tree *t, ptrdiff_t n)
     t->nodes[n].next_prior = top;
 }
 
+/* Mark a sampled node's K children as ready to select, with uniform priors 1/K. */
+static void samples_ready(szm_tree *t, ptrdiff_t n)
+{
+    int32_t k, K = t->num_actions;
+    for (k = 0; k < K; ++k) {
+        t->child[n * K + k] = SZM_UNVISITED;
+        t->prior[n * K + k] = 1.0 / (double)K;
+    }
+    t->nodes[n].prior_ready = 1;
+    t->nodes[n].next_kid = 0; /* uniform priors: the lowest index */
+    t->nodes[n].next_prior = 1.0 / (double)K;
+}
+
+/* Draw a node's K tanh-squashed Gaussian actions from its stored mu / log_std (root b's stream). */
+static void draw_samples(szm_tree *t, int32_t b, ptrdiff_t n)
+{
+    int32_t k, j, K = t->num_actions, d = t->action_dim;
+    const double *mu = t->gauss + n * 2 * d, *log_std = mu + d;
+    for (k = 0; k < K; ++k) {
+        double *out = t->sampled_action + (n * K + k) * d, lp = 0.0;
+        for (j = 0; j < d; ++j) {
+            double ls = log_std[j], eps, x;
+            ls = ls < LOG_STD_MIN ? LOG_STD_MIN : (ls > LOG_STD_MAX ? LOG_STD_MAX : ls);
+            eps = rng_normal(&t->rng[b]);
+            x = tanh(mu[j] + exp(ls) * eps);
+            out[j] = x;
+            lp += -0.5 * eps * eps - ls - LOG_SQRT_2PI - log(1.0 - x * x + TANH_EPS);
+        }
+        t->sampled_logp[n * K + k] = lp;
+    }
+}
+
 static void ensure_prior(szm_tree *t, int32_t b, int32_t node)
 {
     ptrdiff_t n = node_at(t, b, node);
-    if (!t->nodes[n].prior_ready) {
+    if (t->nodes[n].prior_ready)
+        return;
+    if (t->mode == SZM_MODE_SAMPLED) {
+        draw_samples(t, b, n);
+        samples_ready(t, n);
+    } else {
         ptrdiff_t e = n * t->num_actions;
         softmax_legal(t->prior + e, t->child + e, t->num_actions);
         t->nodes[n].prior_ready = 1;
@@ -246,7 +283,7 @@ static int check_config(const szm_tree *t)
         !t->res_action)
         return SZM_ERR_CONFIG;
     if (t->mode == SZM_MODE_SAMPLED &&
-        (t->action_dim < 1 || !t->sampled_action || !t->sampled_logp || !t->out_action_vec ||
+        (t->action_dim < 1 || !t->sampled_action || !t->sampled_logp || !t->gauss || !t->out_action_vec ||
          !t->res_action_vec))
         return SZM_ERR_CONFIG;
     if (t->mode == SZM_MODE_GUMBEL &&
@@ -398,36 +435,30 @@ static int check_sampled_inputs(szm_tree *t, const double *mu, const double *log
     return SZM_OK;
 }
 
-/* Fill the K child slots of a node: copy given samples or draw tanh-squashed Gaussian ones. */
+/* A new sampled node: copy given samples now, or keep its Gaussian and draw on first selection
+ * (most new nodes are leaves that are never selected from, so their samples are never drawn). */
 static void fill_samples(szm_tree *t, int32_t b, int32_t node, const double *mu,
                          const double *log_std, const double *actions, const double *logp)
 {
     int32_t k, j, K = t->num_actions, d = t->action_dim;
-    ptrdiff_t n = node_at(t, b, node), e = n * K;
-    for (k = 0; k < K; ++k) {
-        double *out = t->sampled_action + (e + k) * d;
-        double lp = 0.0;
-        if (actions) {
+    ptrdiff_t n = node_at(t, b, node);
+    if (actions) {
+        for (k = 0; k < K; ++k) {
             for (j = 0; j < d; ++j)
-                out[j] = actions[((ptrdiff_t)b * K + k) * d + j];
-            lp = logp[(ptrdiff_t)b * K + k];
-        } else {
-            for (j = 0; j < d; ++j) {
-                double ls = log_std[(ptrdiff_t)b * d + j], eps, x;
-                ls = ls < LOG_STD_MIN ? LOG_STD_MIN : (ls > LOG_STD_MAX ? LOG_STD_MAX : ls);
-                eps = rng_normal(&t->rng[b]);
-                x = tanh(mu[(ptrdiff_t)b * d + j] + exp(ls) * eps);
-                out[j] = x;
-                lp += -0.5 * eps * eps - ls - LOG_SQRT_2PI - log(1.0 - x * x + TANH_EPS);
-            }
+                t->sampled_action[(n * K + k) * d + j] = actions[((ptrdiff_t)b * K + k) * d + j];
+            t->sampled_logp[n * K + k] = logp[(ptrdiff_t)b * K + k];
         }
-        t->sampled_logp[e + k] = lp;
-        t->child[e + k] = SZM_UNVISITED;
-        t->prior[e + k] = 1.0 / (double)K;
+        samples_ready(t, n);
+        return;
     }
-    t->nodes[n].prior_ready = 1;
-    t->nodes[n].next_kid = 0; /* uniform priors: the lowest index */
-    t->nodes[n].next_prior = 1.0 / (double)K;
+    for (j = 0; j < d; ++j) {
+        t->gauss[n * 2 * d + j] = mu[(ptrdiff_t)b * d + j];
+        t->gauss[n * 2 * d + d + j] = log_std[(ptrdiff_t)b * d + j];
+    }
+    for (k = 0; k < K; ++k)
+        t->child[n * K + k] = SZM_UNVISITED;
+    t->nodes[n].prior_ready = 0;
+    t->nodes[n].next_kid = -1;
 }
 
 int szm_reset_sampled(szm_tree *t, const double *root_value, const double *mu,
@@ -447,6 +478,7 @@ int szm_reset_sampled(szm_tree *t, const double *root_value, const double *mu,
     for (b = 0; b < t->batch; ++b) {
         init_root(t, b, root_value[b]);
         fill_samples(t, b, 0, mu, log_std, actions, logp);
+        ensure_prior(t, b, 0); /* the root's samples are drawn now */
         if (noise && t->dirichlet_fraction > 0.0)
             add_dirichlet(t, b, t->scratch + (ptrdiff_t)b * 2 * t->num_actions);
         refresh_next_kid(t, node_at(t, b, 0));

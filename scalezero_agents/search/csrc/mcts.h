@@ -89,6 +89,7 @@ typedef struct {
     /* ---- sampled mode, [B * N * A * d] and [B * N * A] (NULL otherwise) ---- */
     double *sampled_action;
     double *sampled_logp;
+    double *gauss;          /* [B * N * 2 * d]: a node's mu and log_std, kept for the lazy draw */
 
     /* ---- per root, [B] ---- */
     uint8_t *valid;         /* [B * A] action-space mask for interior nodes */

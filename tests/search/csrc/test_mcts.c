@@ -73,6 +73,7 @@ static void setup(harness *h, int32_t B, int32_t sims, int32_t A, int32_t d, int
     if (mode == SZM_MODE_SAMPLED) {
         t->sampled_action = take(h, edges * (size_t)d, sizeof(double));
         t->sampled_logp = take(h, edges, sizeof(double));
+        t->gauss = take(h, nodes * 2 * (size_t)d, sizeof(double));
         t->out_action_vec = take(h, (size_t)B * (size_t)d, sizeof(double));
         t->res_action_vec = take(h, (size_t)B * (size_t)d, sizeof(double));
     }
