@@ -10,6 +10,10 @@ Usage::
     python benchmarks/mcts.py                 # full grid
     python benchmarks/mcts.py --quick         # B in {8, 256}, A = 18, N = 50 only
     python benchmarks/mcts.py --json out.json # also write the rows as JSON
+    python benchmarks/mcts.py --rounds 5      # 5 interleaved passes; median and spread per case
+
+The machine this was written on is shared and its speed drifts by up to +-50% over minutes, so
+compare backends within one run and prefer ``--rounds`` for absolute numbers.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class Row:
     sims_per_s: float
     mean_max_depth: float
     d: int = 0
+    sims_per_s_min: float = 0.0
+    sims_per_s_max: float = 0.0
 
 
 def grid(quick: bool) -> list[tuple[str, int, int, int, int]]:
@@ -78,6 +84,15 @@ def bench(backend: str, mode: str, B: int, A: int, N: int, d: int, *, min_time: 
     return Row(mode, B, A, N, backend, median * 1e3, B * N / median, statistics.mean(depths), d)
 
 
+def median_row(runs: list[Row]) -> Row:
+    """One row per case: median time over the rounds, with the spread of root-sims/s."""
+    ms = statistics.median(r.ms_per_search for r in runs)
+    first = runs[0]
+    return Row(first.mode, first.B, first.A, first.N, first.backend, ms, first.B * first.N / (ms / 1e3),
+               statistics.mean(r.mean_max_depth for r in runs), first.d,
+               min(r.sims_per_s for r in runs), max(r.sims_per_s for r in runs))
+
+
 def pin_to_one_core() -> str:
     if not hasattr(os, "sched_setaffinity"):
         return "not pinned (no sched_setaffinity)"
@@ -88,7 +103,7 @@ def pin_to_one_core() -> str:
 
 def markdown(rows: list[Row]) -> str:
     lines = [
-        "| mode | B | A (K) | N | C ms/search | C root-sims/s | NumPy ms/search | NumPy root-sims/s "
+        "| mode | B | A (K) | N | C ms/search | C root-sims/s (min-max) | NumPy ms/search | NumPy root-sims/s "
         "| C/NumPy | depth |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -99,7 +114,8 @@ def markdown(rows: list[Row]) -> str:
         c, ref = pair.get("c"), pair.get("numpy")
         cells = [f"{mode}" + (f" d={d}" if d else ""), str(B), str(A), str(N)]
         for r in (c, ref):
-            cells += [f"{r.ms_per_search:.2f}", f"{r.sims_per_s:,.0f}"] if r else ["-", "-"]
+            spread = f" ({r.sims_per_s_min / 1e3:,.0f}k-{r.sims_per_s_max / 1e3:,.0f}k)" if r and r is c else ""
+            cells += [f"{r.ms_per_search:.2f}", f"{r.sims_per_s:,.0f}{spread}"] if r else ["-", "-"]
         cells.append(f"{c.sims_per_s / ref.sims_per_s:.0f}x" if c and ref else "-")
         cells.append(f"{c.mean_max_depth:.1f}" if c else "-")
         lines.append("| " + " | ".join(cells) + " |")
@@ -113,20 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["both", "c", "numpy"], default="both")
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds of timed searches per C case")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved passes over the grid (median per case)")
     args = parser.parse_args(argv)
 
     pinned = "not pinned" if args.no_pin else pin_to_one_core()
     print(f"# search-core benchmark: {platform.processor() or platform.machine()}, Python "
           f"{platform.python_version()}, numpy {np.__version__}, {pinned}")
     backends = ["c", "numpy"] if args.backend == "both" else [args.backend]
-    rows: list[Row] = []
-    for mode, B, A, N, d in grid(args.quick):
-        for backend in backends:
-            min_time = args.min_time if backend == "c" else 0.0
-            row = bench(backend, mode, B, A, N, d, min_time=min_time, max_reps=50 if backend == "c" else 3)
-            rows.append(row)
-            print(f"{mode:8s} B={B:<4d} A={A:<3d} N={N:<3d} {backend:6s} {row.ms_per_search:9.2f} ms  "
-                  f"{row.sims_per_s:12,.0f} root-sims/s  depth {row.mean_max_depth:.1f}", flush=True)
+    passes: dict[tuple, list[Row]] = {}
+    for rnd in range(args.rounds):
+        for mode, B, A, N, d in grid(args.quick):
+            for backend in backends:
+                min_time = args.min_time if backend == "c" else 0.0
+                row = bench(backend, mode, B, A, N, d, min_time=min_time, max_reps=50 if backend == "c" else 3)
+                passes.setdefault((mode, B, A, N, d, backend), []).append(row)
+                print(f"[{rnd + 1}/{args.rounds}] {mode:8s} B={B:<4d} A={A:<3d} N={N:<3d} {backend:6s} "
+                      f"{row.ms_per_search:9.2f} ms {row.sims_per_s:12,.0f} root-sims/s depth {row.mean_max_depth:.1f}",
+                      flush=True)
+    rows = [median_row(runs) for runs in passes.values()]
     print()
     print(markdown(rows))
     if args.json:
