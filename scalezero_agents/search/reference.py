@@ -110,7 +110,8 @@ class ReferenceTree:
         self.gumbel = np.zeros((B, A))
         self.sh_visits: list[list[int]] = [[] for _ in range(B)]
         self._sel = Selection(*(np.zeros(B, np.int32) for _ in range(4)),
-                              np.zeros((B, d)) if config.mode == "sampled" else None)
+                              np.zeros((B, d)) if config.mode == "sampled" else None,
+                              np.zeros(B, np.int32), np.zeros(B, np.int32))
         self._is_reset = self._pending = False
         self.seed(seed)
 
@@ -365,6 +366,8 @@ class ReferenceTree:
                 node, depth = c, depth + 1
             self._sel.parent[b], self._sel.action[b] = node, a
             self._sel.node[b], self._sel.depth[b] = self.num_nodes[b], depth + 1
+            self._sel.parent_slot[b] = b * self.capacity + node
+            self._sel.node_slot[b] = b * self.capacity + self.num_nodes[b]
             if self._sel.action_vec is not None:
                 self._sel.action_vec[b] = self.sampled_action[b, node, a]
         self._pending = True

@@ -58,9 +58,9 @@ class HashModel:
         return RootOutput(value=self.value_table.take(ids), prior_logits=self.logit_table.take(ids, axis=0))
 
     def __call__(self, sel: Selection) -> RecurrentOutput:
-        parent_ids = self.state.take(self.offset + sel.parent)
+        parent_ids = self.state.take(sel.parent_slot)
         ids = self.transition.take(parent_ids * self.num_actions + sel.action)
-        self.state.put(self.offset + sel.node, ids)
+        self.state.put(sel.node_slot, ids)
         reward, value = self.reward_table.take(ids), self.value_table.take(ids)
         if self.action_dim:
             return RecurrentOutput(reward=reward, value=value, mu=self.mu_table.take(ids, axis=0),

@@ -45,7 +45,9 @@ class Selection(NamedTuple):
 
     parent: ``[B] int32`` node to expand from; action: ``[B] int32`` child slot (an action index,
     or the index of a sampled action); node: ``[B] int32`` id the new node will get; depth: ``[B]
-    int32`` its depth; action_vec: ``[B, d] float64`` the chosen continuous action (sampled mode).
+    int32`` its depth; action_vec: ``[B, d] float64`` the chosen continuous action (sampled mode);
+    parent_slot, node_slot: ``[B] int32`` ``b * N + parent`` and ``b * N + node``, flat indices into
+    model-side state kept as one ``[B * N, ...]`` array (latents, KV-cache slots).
     """
 
     parent: np.ndarray
@@ -53,6 +55,8 @@ class Selection(NamedTuple):
     node: np.ndarray
     depth: np.ndarray
     action_vec: np.ndarray | None
+    parent_slot: np.ndarray
+    node_slot: np.ndarray
 
 
 class SearchOutput(NamedTuple):
@@ -164,12 +168,14 @@ class SearchTree:
         self.recip_table = self._alloc("recip_table", (N + 1,), f64)
         sel = [self._alloc(f"out_{k}", (B,), i32) for k in ("parent", "action", "node", "depth")]
         vec = self._alloc("out_action_vec", (B, d), f64) if sampled else None
-        self._selection = Selection(*sel, vec)
+        slots = [self._alloc(f"out_{k}_slot", (B,), i32) for k in ("parent", "node")]
+        self._selection = Selection(*sel, vec, *slots)
         self._res_visits = self._alloc("res_visits", (B, A), i32)
         self._res_policy = self._alloc("res_policy", (B, A), f64)
         self._res_value = self._alloc("res_value", (B,), f64)
         self._res_action = self._alloc("res_action", (B,), i32)
         self._res_action_vec = self._alloc("res_action_vec", (B, d), f64) if sampled else None
+        self._shape_b, self._shape_ba = (B,), (B, A)
         self._legal = np.ones((B, A), dtype=u8)
         self._c_legal = ffi.from_buffer("uint8_t[]", self._legal)
         if lib.szm_init(t) != lib.SZM_OK:
@@ -280,12 +286,14 @@ class SearchTree:
             logits: ``[B, A] float64`` prior logits of the new nodes (finite where valid).
             select_next: also run the next :meth:`select` in the same C call and return it.
         """
-        self._need_mode("puct", "gumbel")
-        B = self.batch_size
-        self._check(lib.szm_expand_backup(
-            self._t, self._in(reward, (B,), "reward"), self._in(value, (B,), "value"),
-            self._in(logits, (B, self.num_actions), "logits"), int(select_next),
-        ))
+        if self.config.mode == "sampled":  # the hot path: no helper calls
+            self._need_mode("puct", "gumbel")
+        code = lib.szm_expand_backup(
+            self._t, self._in(reward, self._shape_b, "reward"), self._in(value, self._shape_b, "value"),
+            self._in(logits, self._shape_ba, "logits"), select_next,
+        )
+        if code:
+            self._check(code)
         return self._selection if select_next else None
 
     def expand_and_backup_sampled(

@@ -179,3 +179,17 @@ def test_gumbel_visits_follow_sequential_halving() -> None:
     out = search(tree, model.root(np.arange(1)), model, noise=True)
     counts = sorted(out.visit_counts[0].tolist(), reverse=True)
     assert counts == [3, 3, 1, 1, 0, 0]
+
+
+def test_selection_slots_index_flat_model_state() -> None:
+    for cls in (SearchTree, ReferenceTree):
+        tree = cls(3, SearchConfig(num_simulations=5), num_actions=4)
+        model = HashModel(3, 5, 4)
+        root = model.root(np.arange(3))
+        tree.reset(root.value, root.prior_logits)
+        for _ in range(5):
+            sel = tree.select()
+            np.testing.assert_array_equal(sel.parent_slot, np.arange(3) * 6 + sel.parent)
+            np.testing.assert_array_equal(sel.node_slot, np.arange(3) * 6 + sel.node)
+            out = model(sel)
+            tree.expand_and_backup(out.reward, out.value, out.prior_logits)

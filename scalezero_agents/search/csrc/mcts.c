@@ -278,7 +278,7 @@ static int check_config(const szm_tree *t)
         return SZM_ERR_CONFIG;
     if (!t->nodes || !t->child || !t->prior || !t->valid || !t->num_nodes || !t->mm_min ||
         !t->mm_max || !t->rng || !t->scratch || !t->max_depth || !t->kids || !t->pbc_table ||
-        !t->recip_table || !t->out_parent || !t->out_action ||
+        !t->recip_table || !t->out_parent || !t->out_action || !t->out_parent_slot || !t->out_node_slot ||
         !t->out_node || !t->out_depth || !t->res_visits || !t->res_policy || !t->res_value ||
         !t->res_action)
         return SZM_ERR_CONFIG;
@@ -667,6 +667,8 @@ int szm_select(szm_tree *t)
         t->out_action[b] = a;
         t->out_node[b] = t->num_nodes[b];
         t->out_depth[b] = depth + 1;
+        t->out_parent_slot[b] = (int32_t)(nb + node);
+        t->out_node_slot[b] = (int32_t)(nb + t->num_nodes[b]);
         if (t->mode == SZM_MODE_SAMPLED) {
             int32_t j, d = t->action_dim;
             const double *src = t->sampled_action + ((nb + node) * t->num_actions + a) * d;

@@ -108,6 +108,7 @@ typedef struct {
 
     /* ---- select outputs, [B] (and [B * d]) ---- */
     int32_t *out_parent, *out_action, *out_node, *out_depth;
+    int32_t *out_parent_slot, *out_node_slot; /* b * N + node: flat indices for model-side state */
     double *out_action_vec; /* sampled: chosen action vector */
 
     /* ---- result outputs ---- */

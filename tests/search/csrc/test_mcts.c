@@ -91,6 +91,8 @@ static void setup(harness *h, int32_t B, int32_t sims, int32_t A, int32_t d, int
     t->out_action = take(h, (size_t)B, sizeof(int32_t));
     t->out_node = take(h, (size_t)B, sizeof(int32_t));
     t->out_depth = take(h, (size_t)B, sizeof(int32_t));
+    t->out_parent_slot = take(h, (size_t)B, sizeof(int32_t));
+    t->out_node_slot = take(h, (size_t)B, sizeof(int32_t));
     t->res_visits = take(h, (size_t)B * (size_t)A, sizeof(int32_t));
     t->res_policy = take(h, (size_t)B * (size_t)A, sizeof(double));
     t->res_value = take(h, (size_t)B, sizeof(double));
@@ -133,6 +135,8 @@ static void run_discrete(int32_t mode, int32_t B, int32_t sims, int32_t A, int s
             for (b = 0; b < B; ++b) {
                 CHECK(legal[b * A + t->out_action[b]] || t->out_parent[b] != 0);
                 CHECK(t->out_node[b] == i + 1);
+                CHECK(t->out_node_slot[b] == b * (sims + 1) + i + 1);
+                CHECK(t->out_parent_slot[b] == b * (sims + 1) + t->out_parent[b]);
             }
             fill(reward, (size_t)B, -1, 1);
             fill(value, (size_t)B, -1, 1);
