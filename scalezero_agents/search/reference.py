@@ -289,7 +289,7 @@ class ReferenceTree:
             if cfg.unvisited_value == "parent" and self.mm_max[b] >= lo:
                 v = float(self.value_sum[b, node]) / float(self.visit[b, node])
                 q_unvisited = min(max((v - lo) * inv, 0.0), 1.0)
-            best_score = float(self.prior[b, node, best] * pbc * self.recip_table[0]) + q_unvisited
+            best_score = float(self.prior[b, node, best] * pbc) + q_unvisited
         for a, score in zip(slots.tolist(), scores.tolist(), strict=True):
             if score > best_score or (score == best_score and a < best):
                 best, best_score = a, score

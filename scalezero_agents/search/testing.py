@@ -46,7 +46,7 @@ class HashModel:
         self.log_std_table = rng.uniform(-2.0, 0.0, (size, action_dim))
         self.capacity = num_simulations + 1
         self.state = np.zeros(batch_size * self.capacity, dtype=np.int32)  # [B, N] flattened
-        self.offset = (np.arange(batch_size, dtype=np.int32) * self.capacity).astype(np.int32)
+        self.offset = np.arange(batch_size, dtype=np.int32) * np.int32(self.capacity)
 
     def root(self, root_ids: np.ndarray) -> RootOutput:
         """Root outputs for the given integer state ids ``[B]`` (taken modulo the table size)."""

@@ -507,7 +507,7 @@ static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
             qn = (node_value(t, n) - lo) * inv;
             qn = qn < 0.0 ? 0.0 : (qn > 1.0 ? 1.0 : qn);
         }
-        best_score = t->nodes[n].next_prior * pbc * t->recip_table[0] + qn;
+        best_score = t->nodes[n].next_prior * pbc + qn; /* 1 / (1 + 0 visits) = 1 */
     } else {
         best_score = -INFINITY;
     }
