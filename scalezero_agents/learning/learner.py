@@ -1,0 +1,244 @@
+"""The learner step: targets from the EMA target model, UniZero losses per task, one AdamW step.
+
+One update takes one batch of windows per task, runs the online model over all of them in a single
+teacher-forced pass (tasks concatenated along the batch), computes each task's losses with its own
+weights (discrete or continuous set), sums the tasks without weights, clips the global gradient norm
+and steps AdamW; then the target model follows by EMA. Bootstrap values come from the target model
+run teacher-forced over each window's bootstrap observations (algorithm.md 1.8).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from scalezero_agents.learning.losses import (
+    CONTINUOUS_WEIGHTS,
+    DISCRETE_WEIGHTS,
+    LossWeights,
+    continuous_policy_loss,
+    discrete_policy_loss,
+    latent_loss,
+    masked_mean,
+    soft_cross_entropy,
+)
+from scalezero_agents.learning.replay import WindowBatch
+from scalezero_agents.model.support import decode, two_hot
+from scalezero_agents.model.world_model import WorldModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnerConfig:
+    """Optimisation settings (defaults follow the released ScaleZero configs, algorithm.md 1.7)."""
+
+    batch_size: int = 64
+    """Windows per task per update."""
+    learning_rate: float = 1e-4
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 1e-4
+    """AdamW weight decay, applied to tensors with >= 2 dimensions only."""
+    grad_clip: float = 5.0
+    """Global gradient-norm clip."""
+    target_update: float = 0.05
+    """EMA rate of the target model: target <- (1 - rate) * target + rate * online, every update."""
+    lr_schedule: str = "constant"
+    """``"constant"`` or ``"cosine"`` (to 0 over ``lr_decay_updates``)."""
+    lr_decay_updates: int = 100_000
+    discrete_weights: LossWeights = field(default_factory=lambda: DISCRETE_WEIGHTS)
+    continuous_weights: LossWeights = field(default_factory=lambda: CONTINUOUS_WEIGHTS)
+    balance_loss_weight: float = 0.01
+    """Weight of the MoE load-balancing loss (trained router only)."""
+    label_smoothing: float = 0.0
+    """Mixes uniform mass into the two-hot value/reward targets."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        for name, lo, hi in (("learning_rate", 0.0, 1.0), ("weight_decay", 0.0, 1.0), ("target_update", 0.0, 1.0),
+                             ("balance_loss_weight", 0.0, math.inf), ("label_smoothing", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
+        if not (isinstance(self.grad_clip, int | float) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be > 0, got {self.grad_clip!r}")
+        if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if not isinstance(self.lr_decay_updates, int) or self.lr_decay_updates < 1:
+            raise ValueError(f"lr_decay_updates must be a positive int, got {self.lr_decay_updates!r}")
+        for name in ("discrete_weights", "continuous_weights"):
+            if not isinstance(getattr(self, name), LossWeights):
+                raise ValueError(f"{name} must be a LossWeights")
+
+
+def _to_torch(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+
+
+def _encode(model: WorldModel, task_id: int, obs: torch.Tensor) -> torch.Tensor:
+    """Encode ``[b, T, *obs]`` into ``[b, T, D]``."""
+    b, t = obs.shape[:2]
+    return model.encode(task_id, obs.reshape(b * t, *obs.shape[2:])).reshape(b, t, -1)
+
+
+def make_optimizer(model: torch.nn.Module, config: LearnerConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on parameters of rank >= 2 only (not on biases, norms or scales)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.adam_betas)
+
+
+class Learner:
+    """Owns the online model's optimiser and the EMA target model.
+
+    Args:
+        model: the online world model (trained in place).
+        config: optimisation settings.
+    """
+
+    def __init__(self, model: WorldModel, config: LearnerConfig) -> None:
+        self.model, self.config = model, config
+        self.target = copy.deepcopy(model)
+        self.target.requires_grad_(False)
+        self.target.eval()
+        self.optimizer = make_optimizer(model, config)
+        self.updates = 0
+        self.scale = model.config.support_scale
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _lr(self) -> float:
+        base = self.config.learning_rate
+        if self.config.lr_schedule == "cosine":
+            frac = min(self.updates / self.config.lr_decay_updates, 1.0)
+            return 0.5 * base * (1.0 + math.cos(math.pi * frac))
+        return base
+
+    @torch.no_grad()
+    def _value_targets(self, batches: Sequence[WindowBatch], dev: torch.device) -> list[torch.Tensor]:
+        """z = reward_sum + boot_on * boot_discount * V_target(o_b), per task ``[b, H]``."""
+        latents, actions, task_ids = [], [], []
+        for wb in batches:
+            latents.append(_encode(self.target, wb.task_id, _to_torch(wb.boot_obs, dev)))
+            actions.append(_to_torch(wb.boot_actions, dev))
+            task_ids.append(torch.full((len(wb.boot_obs),), wb.task_id, dtype=torch.long, device=dev))
+        out = self.target.forward_sequence(torch.cat(latents), torch.cat(actions), torch.cat(task_ids))
+        values = decode(out.value_logits, self.scale)
+        targets, row = [], 0
+        for wb in batches:
+            b = len(wb.boot_obs)
+            v = values[row:row + b]
+            row += b
+            plan = wb.plan
+            boot = torch.gather(v, 1, _to_torch(plan.boot_pos, dev))
+            on = _to_torch(plan.boot_on, dev) * _to_torch(plan.boot_discount, dev)
+            z = _to_torch(plan.reward_sum, dev) + on * boot
+            targets.append(z)
+        return targets
+
+    def update(self, batches: Sequence[WindowBatch]) -> tuple[dict[str, float], list[np.ndarray]]:
+        """One gradient step on one batch per task. Returns (metrics, per-batch priorities |V - z| at step 0)."""
+        if not batches:
+            raise ValueError("update needs at least one batch")
+        model, dev, cfg = self.model, self.device, self.config
+        model.train()
+        z_targets = self._value_targets(batches, dev)
+        latents, target_latents, actions, task_ids = [], [], [], []
+        for wb in batches:
+            obs = _to_torch(wb.obs, dev)
+            latents.append(_encode(model, wb.task_id, obs[:, :-1]))
+            with torch.no_grad():
+                target_latents.append(_encode(self.target, wb.task_id, obs[:, 1:]))
+            actions.append(_to_torch(wb.actions, dev))
+            task_ids.append(torch.full((len(wb.obs),), wb.task_id, dtype=torch.long, device=dev))
+        out = model.forward_sequence(torch.cat(latents), torch.cat(actions), torch.cat(task_ids))
+        mcfg = model.config
+        total = out.aux_loss * cfg.balance_loss_weight if cfg.balance_loss_weight else out.aux_loss * 0.0
+        metrics: dict[str, float] = {}
+        priorities: list[np.ndarray] = []
+        row = 0
+        for wb, z, target_latent in zip(batches, z_targets, target_latents, strict=True):
+            b = len(wb.obs)
+            rows = slice(row, row + b)
+            row += b
+            spec = model.specs[wb.task_id]
+            weights = cfg.discrete_weights if spec.is_discrete else cfg.continuous_weights
+            mask = _to_torch(wb.mask, dev)
+            isw = _to_torch(wb.weights, dev)
+            smooth = cfg.label_smoothing
+            r_target = two_hot(_to_torch(wb.rewards, dev), self.scale)
+            v_target = two_hot(z, self.scale)
+            if smooth:
+                r_target = (1 - smooth) * r_target + smooth / r_target.shape[-1]
+                v_target = (1 - smooth) * v_target + smooth / v_target.shape[-1]
+            l_latent = masked_mean(latent_loss(out.next_latent[rows], target_latent, mcfg.latent_norm,
+                                               mcfg.simnorm_group), mask, isw)
+            l_reward = masked_mean(soft_cross_entropy(out.reward_logits[rows], r_target), mask, isw)
+            l_value = masked_mean(soft_cross_entropy(out.value_logits[rows], v_target), mask, isw)
+            policy = _to_torch(wb.policy, dev)
+            if spec.is_discrete:
+                logits = out.policy_logits[rows][..., : spec.num_actions]
+                legal = None if wb.legal is None else _to_torch(wb.legal, dev)
+                per_step, entropy = discrete_policy_loss(logits, policy, legal, weights.entropy)
+            else:
+                d = spec.action_dim
+                per_step, entropy = continuous_policy_loss(
+                    out.mu[rows][..., :d], out.log_std[rows][..., :d],
+                    _to_torch(wb.sampled_actions, dev), policy, weights.entropy)
+            l_policy = masked_mean(per_step, mask, isw)
+            task_loss = (weights.latent * l_latent + weights.reward * l_reward + weights.value * l_value
+                         + weights.policy * l_policy)
+            total = total + task_loss
+            with torch.no_grad():
+                v0 = decode(out.value_logits[rows][:, 0], self.scale)
+                priorities.append((v0 - z[:, 0]).abs().cpu().numpy())
+                name = spec.name
+                metrics[f"{name}/loss"] = float(task_loss)
+                metrics[f"{name}/latent"] = float(l_latent)
+                metrics[f"{name}/reward"] = float(l_reward)
+                metrics[f"{name}/value"] = float(l_value)
+                metrics[f"{name}/policy"] = float(l_policy)
+                metrics[f"{name}/entropy"] = float(masked_mean(entropy, mask, torch.ones_like(isw)))
+                metrics[f"{name}/target_value"] = float(masked_mean(z, mask, torch.ones_like(isw)))
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"non-finite loss at update {self.updates}: {metrics}")
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self._ema()
+        self.updates += 1
+        metrics.update(loss=float(total.detach()), grad_norm=float(grad_norm), lr=lr,
+                       aux_loss=float(out.aux_loss.detach()))
+        return metrics, priorities
+
+    @torch.no_grad()
+    def _ema(self) -> None:
+        rate = self.config.target_update
+        online = dict(self.model.named_parameters())
+        for name, p in self.target.named_parameters():
+            p.lerp_(online[name].detach(), rate)
+        buffers = dict(self.model.named_buffers())
+        for name, b in self.target.named_buffers():
+            b.copy_(buffers[name])
+
+    def state_dict(self) -> dict[str, object]:
+        return {"target": self.target.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.target.load_state_dict(state["target"])  # type: ignore[arg-type]
+        self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+        self.updates = int(state["updates"])  # type: ignore[arg-type]

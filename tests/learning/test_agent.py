@@ -1,0 +1,139 @@
+"""Agent, planner and trainer on real envs, the real C core and real torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scalezero_adapters import TaskSpec, make_task
+
+from scalezero_agents.agent import Agent
+from scalezero_agents.config import preset
+from scalezero_agents.training import Callback, MultiTaskTrainer, TrainerConfig
+
+
+def _masked_spec() -> TaskSpec:
+    return TaskSpec(name="gym/masked", family="gym", modality="vector", obs_shape=(3,), obs_dtype="float32",
+                    action_kind="discrete", num_actions=5, has_action_mask=True, discount=0.99,
+                    max_episode_steps=10, eval_protocol="test")
+
+
+def _cont_spec() -> TaskSpec:
+    return TaskSpec(name="gym/cont", family="gym", modality="vector", obs_shape=(4,), obs_dtype="float32",
+                    action_kind="continuous", action_dim=2, action_low=-1.0, action_high=1.0, discount=0.99,
+                    max_episode_steps=10, eval_protocol="test")
+
+
+def test_masked_actions_are_never_selected():
+    agent = Agent([_masked_spec()], preset("tiny", **{"search.num_simulations": 8}), num_envs=4, seed=0)
+    actor = agent.actor([0, 0, 0, 0], explore=True, seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        masks = rng.random((4, 5)) < 0.4
+        masks[np.arange(4), rng.integers(0, 5, 4)] = True
+        obs = [{"obs": rng.normal(size=3).astype(np.float32), "action_mask": m.astype(np.int8)} for m in masks]
+        out = actor.act(obs, temperature=1.0)
+        for row, action in enumerate(out.actions):
+            assert masks[row, action], (row, action, masks[row])
+            assert np.all(out.policy[row][~masks[row]] == 0.0)
+            assert out.policy[row].sum() == pytest.approx(1.0)
+
+
+def test_mixed_discrete_and_continuous_roots_share_one_search():
+    specs = [_masked_spec(), _cont_spec()]
+    agent = Agent(specs, preset("tiny", "scalezero", **{"search.num_simulations": 6}), num_envs=2, seed=0)
+    actor = agent.actor([0, 1, 1, 0], explore=True, seed=3)
+    calls = []
+    original = agent.model.recurrent_inference
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    agent.model.recurrent_inference = counting  # count model calls (the real model still runs)
+    obs = [{"obs": np.zeros(3, np.float32), "action_mask": np.ones(5, np.int8)}, np.zeros(4, np.float32),
+           np.ones(4, np.float32), {"obs": np.ones(3, np.float32), "action_mask": np.ones(5, np.int8)}]
+    out = actor.act(obs)
+    assert calls == [4] * 6  # one batched call per simulation for all four roots
+    assert isinstance(out.actions[0], int) and isinstance(out.actions[3], int)
+    for row in (1, 2):
+        a = out.actions[row]
+        assert a.shape == (2,) and np.all(np.abs(a) <= 1.0)
+        assert out.sampled_actions[row].shape == (agent.config.search.num_samples, 2)
+        # the chosen action is one of the root's sampled actions
+        assert np.isclose(out.sampled_actions[row], a).all(axis=1).any()
+
+
+def test_bad_observations_raise_clear_errors():
+    agent = Agent([_cont_spec()], preset("tiny"), seed=0)
+    actor = agent.actor([0], explore=False)
+    with pytest.raises(ValueError, match="shape"):
+        actor.act([np.zeros(3, np.float32)])
+    with pytest.raises(ValueError, match="NaN"):
+        actor.act([np.full(4, np.nan, np.float32)])
+    with pytest.raises(ValueError, match="observations for"):
+        actor.act([np.zeros(4, np.float32)] * 2)
+    with pytest.raises(ValueError, match="task ids"):
+        agent.actor([3], explore=False)
+
+
+class _Record(Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_update(self, trainer, metrics):
+        self.losses.append(metrics["loss"])
+
+
+def _trainer(tmp_path, seed=0, callbacks=()):
+    cfg = preset("tiny", **{"search.num_simulations": 4, "learner.batch_size": 8})
+    tcfg = TrainerConfig(num_envs=2, replay_ratio=0.5, learning_starts=40, eval_interval=0, eval_episodes=1)
+    return MultiTaskTrainer([make_task("gym/CartPole-v1")], config=cfg, trainer=tcfg, seed=seed,
+                            log_dir=tmp_path, callbacks=callbacks, progress_bar=False)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = _Record()
+    a = _trainer(tmp_path / "a", callbacks=[straight])
+    a.train(80)
+    path = a.save(tmp_path / "ckpt.pt")
+    a.train(140)
+    resumed = _Record()
+    b = MultiTaskTrainer.load(path, callbacks=[resumed], progress_bar=False, log_dir=tmp_path / "b")
+    b.train(140)
+    n_before = len(straight.losses) - len(resumed.losses)
+    assert len(resumed.losses) > 5
+    assert straight.losses[n_before:] == resumed.losses  # bit-identical continuation
+    assert np.array_equal(a.env_steps, b.env_steps)
+    for pa, pb in zip(a.agent.model.parameters(), b.agent.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_same_seed_same_run(tmp_path):
+    runs = []
+    for k in range(2):
+        rec = _Record()
+        _trainer(tmp_path / str(k), seed=5, callbacks=[rec]).train(80)
+        runs.append(rec.losses)
+    assert runs[0] == runs[1] and len(runs[0]) > 0
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        MultiTaskTrainer.load(tmp_path / "missing.pt")
+
+
+def test_reanalysis_refreshes_old_policy_targets(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.train(80)
+    replay = trainer.agent.replays[0]
+    before_counts = replay.reanalysed.copy()
+    before_policy = replay.policy.copy()
+    assert trainer.agent.reanalyze(0, 10) == 10
+    changed = replay.reanalysed != before_counts
+    assert changed.sum() == 10
+    np.testing.assert_allclose(replay.policy[changed].sum(-1), 1.0, rtol=1e-5)
+    assert not np.array_equal(replay.policy[changed], before_policy[changed])
+    envs, steps = np.nonzero(changed)
+    newest = replay.head[envs]
+    assert np.all(steps < 0.75 * newest + 1)  # only the oldest 75% of each ring
