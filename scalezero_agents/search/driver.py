@@ -93,15 +93,20 @@ def search(
         tree.reset(root.value, root.prior_logits, legal_mask=root.legal_mask,
                    valid_mask=root.valid_mask, noise=noise)
     selection = tree.select()
-    for sim in range(tree.num_simulations):
-        out = recurrent_fn(selection)
-        more = sim + 1 < tree.num_simulations  # fused: expand + the next select in one call
-        if sampled:
-            selection = tree.expand_and_backup_sampled(
-                out.reward, out.value, mu=out.mu, log_std=out.log_std, actions=out.actions,
-                logp=out.logp, select_next=more)
-        elif out.prior_logits is None:
-            raise SearchInputError(f"{tree.config.mode} mode needs prior_logits from recurrent_fn")
-        else:
-            selection = tree.expand_and_backup(out.reward, out.value, out.prior_logits, select_next=more)
+    last = tree.num_simulations - 1
+    if sampled:
+        expand_sampled = tree.expand_and_backup_sampled
+        for sim in range(last + 1):
+            out = recurrent_fn(selection)
+            selection = expand_sampled(out.reward, out.value, mu=out.mu, log_std=out.log_std,
+                                       actions=out.actions, logp=out.logp, select_next=sim < last)
+    else:
+        expand = tree.expand_and_backup
+        for sim in range(last + 1):
+            out = recurrent_fn(selection)
+            logits = out.prior_logits
+            if logits is None:
+                raise SearchInputError(f"{tree.config.mode} mode needs prior_logits from recurrent_fn")
+            # fused: expand + the next select in one call, except after the last simulation
+            selection = expand(out.reward, out.value, logits, select_next=sim < last)
     return tree.result(temperature)

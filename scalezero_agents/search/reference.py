@@ -16,6 +16,7 @@ from scalezero_agents.search.config import SearchConfig
 from scalezero_agents.search.rng import Stream, root_seeds
 from scalezero_agents.search.tree import (
     ILLEGAL,
+    NEXT_STALE,
     ROOT,
     UNVISITED,
     SearchInputError,
@@ -46,6 +47,11 @@ def softmax_legal(p: np.ndarray, legal: np.ndarray) -> np.ndarray:
     e = np.array([math.exp(v - m) for v in p[idx].tolist()])
     out[idx] = e / seqsum(e)
     return out
+
+
+def _pow(x: float, temperature: float) -> float:
+    """x ** (1 / temperature) as the C core computes it (no pow call at temperature 1)."""
+    return x if temperature == 1.0 else math.pow(x, 1.0 / temperature)
 
 
 def halving_schedule(m: int, n: int) -> list[int]:
@@ -268,6 +274,8 @@ class ReferenceTree:
             self.prior[b, node] = softmax_legal(self.prior[b, node], self.child[b, node] != ILLEGAL)
             self.prior_ready[b, node] = 1
             self._refresh_next_kid(b, node)
+        elif self.next_kid[b, node] == NEXT_STALE:
+            self._refresh_next_kid(b, node)
 
     def _select_puct(self, b: int, node: int) -> int:
         """pUCT over the visited children plus the best unvisited one (``next_kid``): every
@@ -392,8 +400,8 @@ class ReferenceTree:
         self.child[b, p, a] = nid
         self.kids[b, p, self.nkids[b, p]] = nid
         self.nkids[b, p] += 1
-        if self.next_kid[b, p] == a:
-            self._refresh_next_kid(b, p)
+        if self.next_kid[b, p] == a:  # found again on the next selection from p
+            self.next_kid[b, p] = NEXT_STALE
         self.nkids[b, nid] = 0
         self.parent[b, nid], self.action[b, nid] = p, sel.action[b]
         self.reward[b, nid], self.raw_value[b, nid] = r, v
@@ -454,7 +462,7 @@ class ReferenceTree:
         if temperature == 0.0:
             return best
         most = float(visits[best])
-        w = np.array([math.pow(v / most, 1.0 / temperature) if (ok and v > 0) else 0.0
+        w = np.array([_pow(v / most, temperature) if (ok and v > 0) else 0.0
                       for v, ok in zip(visits.tolist(), legal.tolist(), strict=True)])
         u = self.streams[b].uniform() * seqsum(w)
         acc, last = 0.0, best

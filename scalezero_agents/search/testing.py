@@ -19,9 +19,10 @@ class HashModel:
 
     Node states are ids in ``[0, 2**table_bits)``. A child's id is a tabulation hash of (parent id,
     action), i.e. a fixed random transition table; reward, value and prior logits (or Gaussian
-    parameters) are table look-ups at the id. Everything is seeded and vectorised with ``take`` /
-    ``put`` in one integer dtype, so the model costs a few microseconds per batched call and the
-    tree dominates a benchmark.
+    parameters) are table look-ups at the id. Everything is seeded and vectorised: one step is seven
+    NumPy calls in one integer dtype (reward and value come from one ``[2, size]`` table, as do mu and
+    log_std), so the model costs a few microseconds per batched call and the tree dominates a
+    benchmark.
 
     Args:
         batch_size: roots B.
@@ -44,9 +45,13 @@ class HashModel:
         self.logit_table = rng.normal(0.0, scale, (size, num_actions))
         self.mu_table = rng.uniform(-1.0, 1.0, (size, action_dim))
         self.log_std_table = rng.uniform(-2.0, 0.0, (size, action_dim))
+        # one gather serves two outputs: [2, size] -> take(ids, axis=1) -> [2, B], two contiguous rows
+        self._reward_value = np.stack([self.reward_table, self.value_table])
+        self._gauss = np.stack([self.mu_table, self.log_std_table])  # [2, size, d]
         self.capacity = num_simulations + 1
         self.state = np.zeros(batch_size * self.capacity, dtype=np.int32)  # [B, N] flattened
         self.offset = np.arange(batch_size, dtype=np.int32) * np.int32(self.capacity)
+        self._stride = np.full(batch_size, num_actions, dtype=np.int32)  # array * array beats array * int
 
     def root(self, root_ids: np.ndarray) -> RootOutput:
         """Root outputs for the given integer state ids ``[B]`` (taken modulo the table size)."""
@@ -58,11 +63,10 @@ class HashModel:
         return RootOutput(value=self.value_table.take(ids), prior_logits=self.logit_table.take(ids, axis=0))
 
     def __call__(self, sel: Selection) -> RecurrentOutput:
-        parent_ids = self.state.take(sel.parent_slot)
-        ids = self.transition.take(parent_ids * self.num_actions + sel.action)
+        ids = self.transition.take(self.state.take(sel.parent_slot) * self._stride + sel.action)
         self.state.put(sel.node_slot, ids)
-        reward, value = self.reward_table.take(ids), self.value_table.take(ids)
+        rv = self._reward_value.take(ids, axis=1)  # rows: reward, value
         if self.action_dim:
-            return RecurrentOutput(reward=reward, value=value, mu=self.mu_table.take(ids, axis=0),
-                                   log_std=self.log_std_table.take(ids, axis=0))
-        return RecurrentOutput(reward=reward, value=value, prior_logits=self.logit_table.take(ids, axis=0))
+            gauss = self._gauss.take(ids, axis=1)  # rows: mu, log_std
+            return RecurrentOutput(rv[0], rv[1], None, gauss[0], gauss[1])
+        return RecurrentOutput(rv[0], rv[1], self.logit_table.take(ids, axis=0))

@@ -19,16 +19,25 @@ ILLEGAL = lib.SZM_ILLEGAL
 ROOT = 0
 MODES = {"puct": lib.SZM_MODE_PUCT, "sampled": lib.SZM_MODE_SAMPLED, "gumbel": lib.SZM_MODE_GUMBEL}
 _F64 = np.dtype(np.float64)
-# Mirrors `szm_node` in csrc/mcts.h (checked against cffi's layout at import).
+_DOUBLES = ffi.typeof("double[]")
+_ndarray = np.ndarray
+_from_buffer = ffi.from_buffer
+NEXT_PENDING, NEXT_STALE = lib.SZM_NEXT_PENDING, lib.SZM_NEXT_STALE
+# Mirror `szm_node` and `szm_kid` in csrc/mcts.h (checked against cffi's layout at import).
 NODE_DTYPE = np.dtype([
     ("value_sum", np.float64), ("q", np.float64), ("edge_prior", np.float64), ("reward", np.float64),
     ("next_prior", np.float64), ("visit", np.int32), ("nkids", np.int32), ("next_kid", np.int32),
-    ("parent", np.int32), ("action", np.int32), ("prior_ready", np.int32),
+    ("parent", np.int32), ("action", np.int32), ("kid_index", np.int32),
 ])
-if NODE_DTYPE.itemsize != ffi.sizeof("szm_node") or any(
-    NODE_DTYPE.fields[name][1] != ffi.offsetof("szm_node", name) for name in NODE_DTYPE.names
-):
-    raise ImportError("scalezero_agents.search: NODE_DTYPE does not match the compiled szm_node layout")
+KID_DTYPE = np.dtype([
+    ("q", np.float64), ("prior", np.float64), ("visit", np.int32), ("action", np.int32), ("node", np.int32),
+    ("pad", np.int32),
+])
+for _dtype, _ctype in ((NODE_DTYPE, "szm_node"), (KID_DTYPE, "szm_kid")):
+    if _dtype.itemsize != ffi.sizeof(_ctype) or any(
+        _dtype.fields[name][1] != ffi.offsetof(_ctype, name) for name in _dtype.names
+    ):
+        raise ImportError(f"scalezero_agents.search: the NumPy mirror of {_ctype} does not match the compiled layout")
 INTERIOR = {"puct": lib.SZM_INTERIOR_PUCT, "deterministic": lib.SZM_INTERIOR_DETERMINISTIC}
 
 
@@ -143,10 +152,11 @@ class SearchTree:
         t.c_visit, t.c_scale = config.c_visit, config.c_scale
         sampled, gumbel = config.mode == "sampled", config.mode == "gumbel"
         i32, f64, u8 = np.int32, np.float64, np.uint8
-        self.nodes = self._alloc_nodes(B, N)
+        self.nodes = self._alloc_records("nodes", (B, N), NODE_DTYPE)
         for field in NODE_DTYPE.names:  # named views into the node records, e.g. tree.visit[b, node]
             setattr(self, field, self.nodes[field])
-        self.kids = self._alloc("kids", (B, N, A), i32)
+        self.kid_stats = self._alloc_records("kids", (B, N, A), KID_DTYPE)
+        self.kids = self.kid_stats["node"]  # [B, N, A]: visited children's ids, first nkids[b, n] used
         self.child = self._alloc("child", (B, N, A), i32)
         self.prior = self._alloc("prior", (B, N, A), f64)
         self.logit = self._alloc("logit", (B, N, A), f64) if gumbel else None
@@ -175,23 +185,24 @@ class SearchTree:
         self._res_value = self._alloc("res_value", (B,), f64)
         self._res_action = self._alloc("res_action", (B,), i32)
         self._res_action_vec = self._alloc("res_action_vec", (B, d), f64) if sampled else None
-        self._shape_b, self._shape_ba = (B,), (B, A)
+        self._shape_b, self._shape_ba, self._sampled = (B,), (B, A), sampled
         self._legal = np.ones((B, A), dtype=u8)
         self._c_legal = ffi.from_buffer("uint8_t[]", self._legal)
         if lib.szm_init(t) != lib.SZM_OK:
             raise ValueError(f"search core rejected the configuration {config}")
         self.seed(seed)
 
-    def _alloc_nodes(self, B: int, N: int) -> np.ndarray:
-        """The ``[B, N]`` node records, aligned to 64 bytes so that each record is one cache line."""
-        size = B * N * NODE_DTYPE.itemsize
+    def _alloc_records(self, field: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Zeroed C records (``szm_node``, ``szm_kid``), aligned to 64 bytes: a node record is one
+        cache line, a kid record half of one."""
+        size = int(np.prod(shape)) * dtype.itemsize
         raw = np.zeros(size + 64, dtype=np.uint8)
         start = -raw.ctypes.data % 64
-        nodes = raw[start:start + size].view(NODE_DTYPE).reshape(B, N)
-        view = ffi.from_buffer("szm_node[]", nodes)
+        records = raw[start:start + size].view(dtype).reshape(shape)
+        view = ffi.from_buffer({NODE_DTYPE: "szm_node[]", KID_DTYPE: "szm_kid[]"}[dtype], records)
         self._keep.extend([raw, view])
-        self._t.nodes = view
-        return nodes
+        setattr(self._t, field, view)
+        return records
 
     def _alloc(self, field: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         arr = np.zeros(shape, dtype=dtype)
@@ -207,6 +218,11 @@ class SearchTree:
     @property
     def num_simulations(self) -> int:
         return self.capacity - 1
+
+    @property
+    def prior_ready(self) -> np.ndarray:
+        """``[B, N]`` bool: the node's ``prior`` row holds probabilities (it has been selected from)."""
+        return self.next_kid != NEXT_PENDING
 
     def seed(self, seed: int) -> None:
         """Re-seed every root's random stream."""
@@ -286,15 +302,30 @@ class SearchTree:
             logits: ``[B, A] float64`` prior logits of the new nodes (finite where valid).
             select_next: also run the next :meth:`select` in the same C call and return it.
         """
-        if self.config.mode == "sampled":  # the hot path: no helper calls
-            self._need_mode("puct", "gumbel")
-        code = lib.szm_expand_backup(
-            self._t, self._in(reward, self._shape_b, "reward"), self._in(value, self._shape_b, "value"),
-            self._in(logits, self._shape_ba, "logits"), select_next,
-        )
+        # The hot path (one call per simulation): exact-type float64 arrays of the right shapes are
+        # viewed in place; anything else goes through the checks (and copies) of `_in`.
+        shape_b = self._shape_b
+        if (type(reward) is _ndarray and type(value) is _ndarray and type(logits) is _ndarray
+                and reward.dtype is _F64 and value.dtype is _F64 and logits.dtype is _F64
+                and reward.shape == shape_b and value.shape == shape_b and logits.shape == self._shape_ba
+                and not self._sampled):
+            try:
+                code = lib.szm_expand_backup(self._t, _from_buffer(_DOUBLES, reward), _from_buffer(_DOUBLES, value),
+                                             _from_buffer(_DOUBLES, logits), select_next)
+            except ValueError:  # a view that is not C-contiguous
+                code = self._expand_and_backup_checked(reward, value, logits, select_next)
+        else:
+            code = self._expand_and_backup_checked(reward, value, logits, select_next)
         if code:
             self._check(code)
         return self._selection if select_next else None
+
+    def _expand_and_backup_checked(self, reward: object, value: object, logits: object, select_next: bool) -> int:
+        self._need_mode("puct", "gumbel")
+        return lib.szm_expand_backup(
+            self._t, self._in(reward, self._shape_b, "reward"), self._in(value, self._shape_b, "value"),
+            self._in(logits, self._shape_ba, "logits"), select_next,
+        )
 
     def expand_and_backup_sampled(
         self,

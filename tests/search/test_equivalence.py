@@ -113,3 +113,26 @@ def test_supplied_samples_match_reference() -> None:
         rng = np.random.default_rng(0)
     np.testing.assert_array_equal(outs[0].visit_counts, outs[1].visit_counts)
     np.testing.assert_array_equal(outs[0].action_vec, outs[1].action_vec)
+
+
+@pytest.mark.parametrize("mode,interior", [("puct", "puct"), ("gumbel", "deterministic"), ("gumbel", "puct"),
+                                           ("sampled", "puct")])
+def test_kid_records_mirror_the_node_records(mode: str, interior: str) -> None:
+    """pUCT scores children from their parent's `kids` row (szm_kid records); the backup keeps each
+    record equal to the child's own node record."""
+    config = SearchConfig(mode=mode, interior=interior, num_simulations=40, max_considered=8, num_samples=6)
+    (_, tree), _ = run_both(config, 4, 6 if mode == "sampled" else 12, action_dim=2 if mode == "sampled" else 0)
+    for b in range(tree.batch_size):
+        for n in range(tree.num_nodes[b]):
+            k = int(tree.nkids[b, n])
+            rec = tree.kid_stats[b, n, :k]
+            kids = rec["node"]
+            np.testing.assert_array_equal(kids, tree.kids[b, n, :k])
+            assert (np.diff(kids) > 0).all(), "children are listed in creation (= first visit) order"
+            np.testing.assert_array_equal(rec["q"], tree.q[b, kids])
+            np.testing.assert_array_equal(rec["visit"], tree.visit[b, kids])
+            np.testing.assert_array_equal(rec["prior"], tree.edge_prior[b, kids])
+            np.testing.assert_array_equal(rec["action"], tree.action[b, kids])
+            np.testing.assert_array_equal(tree.kid_index[b, kids], np.arange(k))
+            np.testing.assert_array_equal(tree.parent[b, kids], n)
+            np.testing.assert_array_equal(tree.child[b, n, rec["action"]], kids)

@@ -100,6 +100,22 @@ def test_capacity_overflow_raises(cls) -> None:
 
 
 @pytest.mark.parametrize("cls", BACKENDS)
+def test_fused_select_at_capacity_raises_after_the_expansion(cls) -> None:
+    """expand_and_backup(select_next=True) on a full tree expands, then reports the capacity error of
+    its select; the tree is complete and consistent (no pending selection)."""
+    tree = fresh(cls)
+    tree.select()
+    for _ in range(2):
+        tree.expand_and_backup(np.zeros(B), np.ones(B), np.zeros((B, A)), select_next=True)
+    with pytest.raises(SearchStateError, match="capacity"):
+        tree.expand_and_backup(np.zeros(B), np.ones(B), np.zeros((B, A)), select_next=True)
+    assert (tree.num_nodes == 4).all()
+    assert tree.result().visit_counts.sum() == 3 * B
+    with pytest.raises(SearchStateError, match="select"):
+        tree.expand_and_backup(np.zeros(B), np.ones(B), np.zeros((B, A)))
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
 def test_sampled_bad_inputs(cls) -> None:
     tree = cls(2, SearchConfig(mode="sampled", num_simulations=2, num_samples=3), action_dim=2)
     with pytest.raises(SearchInputError, match="either"):
@@ -140,6 +156,32 @@ def test_non_contiguous_input_is_copied_not_misread() -> None:
     tree.reset(np.zeros(B), logits[:, ::2])
     np.testing.assert_array_equal(tree.prior[:, 0], expected)
     assert (tree.prior[:, 0].argmax(1) == 1).all()
+
+
+class _Subclass(np.ndarray):
+    pass
+
+
+def test_expand_inputs_as_views_or_subclasses_match_contiguous_arrays() -> None:
+    """Strided views (e.g. a planner's ``logits[rows, :width]``) and ndarray subclasses take the
+    checked path (copied, never misread); the result equals that of plain contiguous arrays."""
+    rng = np.random.default_rng(3)
+    steps = [(rng.normal(size=B), rng.normal(size=B), rng.normal(size=(B, 2 * A))) for _ in range(3)]
+    trees = []
+    for variant in ("contiguous", "views"):
+        tree = fresh(SearchTree)
+        tree.select()
+        for i, (reward, value, wide) in enumerate(steps):
+            logits = wide[:, 1::2]  # strided
+            if variant == "contiguous":
+                reward, value, logits = reward.copy(), value.copy(), np.ascontiguousarray(logits)
+            else:
+                reward = np.stack([reward, reward], axis=1)[:, 0]  # strided [B] view
+                value = value.view(_Subclass)
+            tree.expand_and_backup(reward, value, logits, select_next=i < 2)
+        trees.append(tree)
+    for field in ("visit", "value_sum", "q", "prior", "child"):
+        np.testing.assert_array_equal(getattr(trees[0], field), getattr(trees[1], field), err_msg=field)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from scalezero_agents.search import (
     RootOutput,
     SearchConfig,
     SearchTree,
+    Selection,
     search,
 )
 from scalezero_agents.search.reference import halving_schedule
@@ -195,3 +196,30 @@ def test_selection_slots_index_flat_model_state() -> None:
             np.testing.assert_array_equal(sel.node_slot, np.arange(3) * 6 + sel.node)
             out = model(sel)
             tree.expand_and_backup(out.reward, out.value, out.prior_logits)
+
+
+def test_hash_model_is_a_function_of_parent_state_and_action() -> None:
+    """The fake model's outputs depend on (parent state, action) only, not on the root, the slot or
+    the batch position: the same edge taken from two roots with the same state gives equal outputs."""
+    model = HashModel(4, 3, 5, seed=1)
+    model.root(np.array([7, 7, 9, 7]))
+    sel = tree_selection(parent=[0, 0, 0, 0], action=[2, 2, 2, 3], node=[1, 1, 1, 1], capacity=4)
+    out = model(sel)
+    assert out.reward[0] == out.reward[1] and out.value[0] == out.value[1]
+    np.testing.assert_array_equal(out.prior_logits[0], out.prior_logits[1])
+    child = model.state[sel.node_slot]
+    assert child[0] == child[1] == model.transition[7 * 5 + 2]
+    np.testing.assert_array_equal(out.reward, model.reward_table[child])
+    np.testing.assert_array_equal(out.value, model.value_table[child])
+    np.testing.assert_array_equal(out.prior_logits, model.logit_table[child])
+    sampled = HashModel(2, 3, 4, action_dim=2, seed=1)
+    sampled.root(np.array([5, 5]))
+    out = sampled(tree_selection(parent=[0, 0], action=[1, 1], node=[1, 1], capacity=4))
+    np.testing.assert_array_equal(out.mu[0], out.mu[1])
+    np.testing.assert_array_equal(out.log_std, sampled.log_std_table[sampled.state[[1, 5]]])
+
+
+def tree_selection(*, parent: list[int], action: list[int], node: list[int], capacity: int) -> Selection:
+    parent, action, node = (np.array(x, dtype=np.int32) for x in (parent, action, node))
+    offset = np.arange(len(parent), dtype=np.int32) * capacity
+    return Selection(parent, action, node, np.ones_like(node), None, offset + parent, offset + node)

@@ -29,12 +29,35 @@
  *   improved policy softmax(logits + sigma(q_completed)) is the policy target.
  * - Random numbers: one splitmix64 stream per root, seeded by the caller.
  *
+ * Speed (a simulation is a few hundred cycles of work per root, so memory layout and per-call costs
+ * decide): szm_expand_backup with select_next runs expansion, backup and the next selection root by
+ * root, while the root's path is still in cache; pUCT scores a node's children from the node's own
+ * `kids` row (szm_kid records: the children's Q, prior and visits, kept equal to their node records
+ * by the backup) instead of one node record per child; a node's next_kid is found again only when
+ * the node is next selected from (most nodes never are), with an SSE2 max scan where available.
+ *
  * This file never allocates: every buffer belongs to the caller.
  */
 #include "mcts.h"
 
 #include <math.h>
 #include <stddef.h>
+
+/* SSE2 (every x86-64 CPU has it) for the two max scans over a node's row (max_where); plain C
+ * elsewhere, with the same results. */
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define SZM_SSE2 1
+#endif
+
+/* Cache prefetch hints (no effect on results); a no-op where the compiler has no builtin. */
+#ifdef __GNUC__
+#define PREFETCH_R(p) __builtin_prefetch((p), 0, 3)
+#define PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
+#else
+#define PREFETCH_R(p) ((void)(p))
+#define PREFETCH_W(p) ((void)(p))
+#endif
 
 #define LOG_SQRT_2PI 0.91893853320467274178
 #define GUMBEL_EPS 1e-8
@@ -70,16 +93,26 @@ static double rng_normal(uint64_t *s)
     return u * sqrt(-2.0 * log(q) / q);
 }
 
-/* Gamma(alpha, 1), Marsaglia and Tsang; alpha < 1 through the alpha + 1 boost. */
-static double rng_gamma(uint64_t *s, double alpha)
+/* Gamma(alpha, 1), Marsaglia and Tsang; alpha < 1 through the alpha + 1 boost. The constants
+ * depend on alpha only, so a batch of draws sets them up once (gamma_setup). */
+typedef struct {
+    double alpha, d, c, inv_alpha;
+} gamma_params;
+
+static gamma_params gamma_setup(double alpha)
 {
-    double d, c;
-    if (alpha < 1.0) {
-        double g = rng_gamma(s, alpha + 1.0);
-        return g * pow(rng_uniform(s), 1.0 / alpha);
-    }
-    d = alpha - 1.0 / 3.0;
-    c = 1.0 / sqrt(9.0 * d);
+    gamma_params p;
+    double a = alpha < 1.0 ? alpha + 1.0 : alpha;
+    p.alpha = alpha;
+    p.d = a - 1.0 / 3.0;
+    p.c = 1.0 / sqrt(9.0 * p.d);
+    p.inv_alpha = 1.0 / alpha;
+    return p;
+}
+
+static double rng_gamma(uint64_t *s, const gamma_params *p)
+{
+    double d = p->d, c = p->c;
     for (;;) {
         double x, v, u, x2;
         do {
@@ -89,10 +122,8 @@ static double rng_gamma(uint64_t *s, double alpha)
         v = v * v * v;
         u = rng_uniform(s);
         x2 = x * x;
-        if (u < 1.0 - 0.0331 * x2 * x2)
-            return d * v;
-        if (log(u) < 0.5 * x2 + d * (1.0 - v + log(v)))
-            return d * v;
+        if (u < 1.0 - 0.0331 * x2 * x2 || log(u) < 0.5 * x2 + d * (1.0 - v + log(v)))
+            return p->alpha < 1.0 ? d * v * pow(rng_uniform(s), p->inv_alpha) : d * v;
     }
 }
 
@@ -120,14 +151,38 @@ static double node_value(const szm_tree *t, ptrdiff_t n)
     return t->nodes[n].value_sum / (double)t->nodes[n].visit;
 }
 
+/* The largest x[a] over the slots with child[a] == code (`equal`) or child[a] != code (not
+ * `equal`); -inf if none. Masked-out slots may hold anything, NaN included. Max is exact in any
+ * order for the values used here (never NaN; a +-0 tie does not matter to the callers), so the
+ * SSE2 path (two slots per step, no compare-and-branch chain) returns what the C loop returns. */
+static double max_where(const int32_t *child, const double *x, int32_t n, int32_t code, int equal)
+{
+    double top = -INFINITY;
+    int32_t a = 0;
+#ifdef SZM_SSE2
+    const __m128d ninf = _mm_set1_pd(-INFINITY);
+    const __m128i want = _mm_set1_epi32(code), flip = _mm_set1_epi32(equal ? 0 : -1);
+    __m128d m = ninf;
+    for (; a + 2 <= n; a += 2) {
+        __m128i c = _mm_loadl_epi64((const __m128i *)(const void *)(child + a));
+        __m128i hit = _mm_xor_si128(_mm_cmpeq_epi32(c, want), flip);
+        __m128d keep = _mm_castsi128_pd(_mm_unpacklo_epi32(hit, hit)); /* 32-bit masks to 64 */
+        __m128d v = _mm_or_pd(_mm_and_pd(keep, _mm_loadu_pd(x + a)), _mm_andnot_pd(keep, ninf));
+        m = _mm_max_pd(m, v);
+    }
+    top = _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
+#endif
+    for (; a < n; ++a)
+        if ((child[a] == code) == (equal != 0) && x[a] > top)
+            top = x[a];
+    return top;
+}
+
 /* In-place softmax over the legal slots of one node's `prior` row; illegal slots get 0. */
 static void softmax_legal(double *p, const int32_t *child, int32_t count)
 {
-    double m = -INFINITY, total = 0.0;
+    double m = max_where(child, p, count, SZM_ILLEGAL, 0), total = 0.0;
     int32_t a;
-    for (a = 0; a < count; ++a)
-        if (child[a] != SZM_ILLEGAL && p[a] > m)
-            m = p[a];
     for (a = 0; a < count; ++a) {
         if (child[a] == SZM_ILLEGAL) {
             p[a] = 0.0;
@@ -140,19 +195,17 @@ static void softmax_legal(double *p, const int32_t *child, int32_t count)
         p[a] = p[a] / total;
 }
 
-/* The unvisited legal child with the highest prior (lowest index on ties), or -1. */
+/* The unvisited legal child with the highest prior (lowest index on ties), or SZM_NEXT_NONE. */
 static void refresh_next_kid(szm_tree *t, ptrdiff_t n)
 {
     const int32_t *child = t->child + n * t->num_actions;
     const double *prior = t->prior + n * t->num_actions;
-    int32_t a, best = -1;
-    double top = -INFINITY; /* legal priors are >= 0; the strict > keeps the lowest index */
-    for (a = 0; a < t->num_actions; ++a) {
-        double p = child[a] == SZM_UNVISITED ? prior[a] : -INFINITY;
-        best = p > top ? a : best;
-        top = p > top ? p : top;
-    }
-    t->nodes[n].next_kid = best;
+    double top = max_where(child, prior, t->num_actions, SZM_UNVISITED, 1);
+    int32_t a = 0;
+    if (top > -INFINITY) /* legal priors are >= 0 */
+        while (child[a] != SZM_UNVISITED || prior[a] != top)
+            ++a;
+    t->nodes[n].next_kid = top > -INFINITY ? a : SZM_NEXT_NONE;
     t->nodes[n].next_prior = top;
 }
 
@@ -164,7 +217,6 @@ static void samples_ready(szm_tree *t, ptrdiff_t n)
         t->child[n * K + k] = SZM_UNVISITED;
         t->prior[n * K + k] = 1.0 / (double)K;
     }
-    t->nodes[n].prior_ready = 1;
     t->nodes[n].next_kid = 0; /* uniform priors: the lowest index */
     t->nodes[n].next_prior = 1.0 / (double)K;
 }
@@ -188,18 +240,23 @@ static void draw_samples(szm_tree *t, int32_t b, ptrdiff_t n)
     }
 }
 
+/* Before selecting from a node: its priors (softmax or sampled actions on the first selection) and
+ * its next_kid (found lazily: most nodes are never selected from again after a child is added). */
 static void ensure_prior(szm_tree *t, int32_t b, int32_t node)
 {
     ptrdiff_t n = node_at(t, b, node);
-    if (t->nodes[n].prior_ready)
+    if (t->nodes[n].next_kid >= SZM_NEXT_NONE)
         return;
+    if (t->nodes[n].next_kid == SZM_NEXT_STALE) {
+        refresh_next_kid(t, n);
+        return;
+    }
     if (t->mode == SZM_MODE_SAMPLED) {
         draw_samples(t, b, n);
         samples_ready(t, n);
     } else {
         ptrdiff_t e = n * t->num_actions;
         softmax_legal(t->prior + e, t->child + e, t->num_actions);
-        t->nodes[n].prior_ready = 1;
         refresh_next_kid(t, n);
     }
 }
@@ -210,10 +267,11 @@ static void add_dirichlet(szm_tree *t, int32_t b, double *scratch)
     ptrdiff_t e = edge_at(t, b, 0);
     double total = 0.0, frac = t->dirichlet_fraction;
     int32_t a, legal = 0;
+    gamma_params params = gamma_setup(t->dirichlet_alpha);
     for (a = 0; a < t->num_actions; ++a) {
         if (t->child[e + a] == SZM_ILLEGAL)
             continue;
-        scratch[a] = rng_gamma(&t->rng[b], t->dirichlet_alpha);
+        scratch[a] = rng_gamma(&t->rng[b], &params);
         total += scratch[a];
         ++legal;
     }
@@ -322,6 +380,7 @@ static void init_root(szm_tree *t, int32_t b, double value)
     t->nodes[n].parent = -1;
     t->nodes[n].action = -1;
     t->nodes[n].nkids = 0;
+    t->nodes[n].kid_index = -1;
     t->num_nodes[b] = 1;
     t->max_depth[b] = 0;
     t->mm_min[b] = INFINITY;
@@ -378,7 +437,6 @@ int szm_reset(szm_tree *t, const double *root_value, const double *root_logits,
                 t->logit[e + a] = root_logits[(ptrdiff_t)b * A + a];
         }
         softmax_legal(t->prior + e, t->child + e, A);
-        t->nodes[node_at(t, b, 0)].prior_ready = 1;
         if (t->mode == SZM_MODE_GUMBEL)
             reset_gumbel_root(t, b, nlegal, noise);
         else if (noise && t->dirichlet_fraction > 0.0)
@@ -457,8 +515,7 @@ static void fill_samples(szm_tree *t, int32_t b, int32_t node, const double *mu,
     }
     for (k = 0; k < K; ++k)
         t->child[n * K + k] = SZM_UNVISITED;
-    t->nodes[n].prior_ready = 0;
-    t->nodes[n].next_kid = -1;
+    t->nodes[n].next_kid = SZM_NEXT_PENDING;
 }
 
 int szm_reset_sampled(szm_tree *t, const double *root_value, const double *mu,
@@ -490,16 +547,18 @@ int szm_reset_sampled(szm_tree *t, const double *root_value, const double *mu,
 
 /* ------------------------------------------------------------------ selection */
 
-static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
+/* pUCT at `node` of root b: returns the child slot and stores its node id in *child (SZM_UNVISITED
+ * for the unvisited candidate next_kid). Scores come from the node's own `kids` row. */
+static int32_t select_puct(szm_tree *t, int32_t b, int32_t node, double lo, double inv, int32_t *child)
 {
-    ptrdiff_t nb = node_at(t, b, 0), n = nb + node, e = n * t->num_actions;
-    double lo = t->mm_min[b], delta = t->mm_max[b] - t->mm_min[b], inv, pbc, best_score;
-    int32_t i, best;
-    if (delta < t->value_floor)
-        delta = t->value_floor;
-    inv = 1.0 / delta;
+    ptrdiff_t n = node_at(t, b, node);
+    const szm_kid *kid = t->kids + n * t->num_actions;
+    double pbc, best_score;
+    int32_t i, best, best_node = SZM_UNVISITED, nkids;
+    if (t->nodes[n].next_kid < SZM_NEXT_NONE) /* first selection, or next_kid was taken */
+        ensure_prior(t, b, node);
     pbc = t->pbc_table[t->nodes[n].visit];
-    ensure_prior(t, b, node);
+    nkids = t->nodes[n].nkids;
     best = t->nodes[n].next_kid;
     if (best >= 0) {
         double qn = 0.0;
@@ -511,16 +570,17 @@ static int32_t select_puct(szm_tree *t, int32_t b, int32_t node)
     } else {
         best_score = -INFINITY;
     }
-    for (i = 0; i < t->nodes[n].nkids; ++i) {
-        ptrdiff_t c = nb + t->kids[e + i];
-        double qn = (t->nodes[c].q - lo) * inv, score;
+    for (i = 0; i < nkids; ++i) {
+        double qn = (kid[i].q - lo) * inv, score;
         qn = qn < 0.0 ? 0.0 : (qn > 1.0 ? 1.0 : qn);
-        score = t->nodes[c].edge_prior * pbc * t->recip_table[t->nodes[c].visit] + qn;
-        if (score > best_score || (score == best_score && t->nodes[c].action < best)) {
+        score = kid[i].prior * pbc * t->recip_table[kid[i].visit] + qn;
+        if (score > best_score || (score == best_score && kid[i].action < best)) {
             best_score = score;
-            best = t->nodes[c].action;
+            best = kid[i].action;
+            best_node = kid[i].node;
         }
     }
+    *child = best_node;
     return best;
 }
 
@@ -629,53 +689,80 @@ static double *scratch_of(const szm_tree *t, int32_t b)
     return t->scratch + (ptrdiff_t)b * 2 * t->num_actions;
 }
 
-static int32_t select_child(szm_tree *t, int32_t b, int32_t node)
+/* The child slot to follow from `node`; its node id (or SZM_UNVISITED) goes to *child. `lo` and
+ * `inv` are the min-max normaliser of root b's Q values (fixed during a selection). */
+static int32_t select_child(szm_tree *t, int32_t b, int32_t node, double lo, double inv, int32_t *child)
 {
     double *scratch = scratch_of(t, b);
-    if (t->mode == SZM_MODE_GUMBEL) {
-        if (node == 0)
-            return select_gumbel_root(t, b, scratch);
-        if (t->interior == SZM_INTERIOR_DETERMINISTIC)
-            return select_deterministic(t, b, node, scratch, scratch + t->num_actions);
+    if (t->mode == SZM_MODE_GUMBEL && (node == 0 || t->interior == SZM_INTERIOR_DETERMINISTIC)) {
+        int32_t a = node == 0 ? select_gumbel_root(t, b, scratch)
+                              : select_deterministic(t, b, node, scratch, scratch + t->num_actions);
+        *child = t->child[edge_at(t, b, node) + a];
+        return a;
     }
-    return select_puct(t, b, node);
+    return select_puct(t, b, node, lo, inv, child);
+}
+
+/* Walk root b from its root to an unexpanded edge and write its selection outputs. */
+static void select_root(szm_tree *t, int32_t b)
+{
+    ptrdiff_t nb = node_at(t, b, 0);
+    int32_t node = 0, depth = 0, a;
+    double lo = t->mm_min[b], delta = t->mm_max[b] - t->mm_min[b];
+    double inv = 1.0 / (delta < t->value_floor ? t->value_floor : delta);
+    for (;;) {
+        int32_t c;
+        a = select_child(t, b, node, lo, inv, &c);
+        if (c < 0)
+            break;
+        { /* the next node's rows, fetched alongside its record */
+            ptrdiff_t e = (nb + c) * t->num_actions;
+            PREFETCH_R(&t->nodes[nb + c]);
+            PREFETCH_R(t->kids + e);
+            PREFETCH_R(t->child + e);
+            PREFETCH_R(t->prior + e);
+            PREFETCH_R(t->prior + e + t->num_actions - 1);
+        }
+        node = c;
+        ++depth;
+    }
+    t->out_parent[b] = node;
+    t->out_action[b] = a;
+    t->out_node[b] = t->num_nodes[b];
+    t->out_depth[b] = depth + 1;
+    t->out_parent_slot[b] = (int32_t)(nb + node);
+    t->out_node_slot[b] = (int32_t)(nb + t->num_nodes[b]);
+    if (t->mode == SZM_MODE_SAMPLED) {
+        int32_t j, d = t->action_dim;
+        const double *src = t->sampled_action + ((nb + node) * t->num_actions + a) * d;
+        for (j = 0; j < d; ++j)
+            t->out_action_vec[(ptrdiff_t)b * d + j] = src[j];
+    }
+}
+
+/* The first root whose tree is full (it cannot take another simulation), or -1. `extra` counts
+ * nodes about to be added. */
+static int32_t full_root(const szm_tree *t, int32_t extra)
+{
+    int32_t b;
+    for (b = 0; b < t->batch; ++b)
+        if (t->num_nodes[b] + extra >= t->capacity)
+            return b;
+    return -1;
 }
 
 int szm_select(szm_tree *t)
 {
-    int32_t b;
+    int32_t b, full;
     if (t == NULL)
         return SZM_ERR_CONFIG;
     if (!t->is_reset)
         return SZM_ERR_NOT_RESET;
+    full = full_root(t, 0);
+    if (full >= 0)
+        return fail(t, SZM_ERR_CAPACITY, full, t->capacity);
     for (b = 0; b < t->batch; ++b)
-        if (t->num_nodes[b] >= t->capacity)
-            return fail(t, SZM_ERR_CAPACITY, b, t->capacity);
-    for (b = 0; b < t->batch; ++b) {
-        ptrdiff_t nb = node_at(t, b, 0);
-        int32_t node = 0, depth = 0, a;
-        for (;;) {
-            int32_t c;
-            a = select_child(t, b, node);
-            c = t->child[edge_at(t, b, node) + a];
-            if (c < 0)
-                break;
-            node = c;
-            ++depth;
-        }
-        t->out_parent[b] = node;
-        t->out_action[b] = a;
-        t->out_node[b] = t->num_nodes[b];
-        t->out_depth[b] = depth + 1;
-        t->out_parent_slot[b] = (int32_t)(nb + node);
-        t->out_node_slot[b] = (int32_t)(nb + t->num_nodes[b]);
-        if (t->mode == SZM_MODE_SAMPLED) {
-            int32_t j, d = t->action_dim;
-            const double *src = t->sampled_action + ((nb + node) * t->num_actions + a) * d;
-            for (j = 0; j < d; ++j)
-                t->out_action_vec[(ptrdiff_t)b * d + j] = src[j];
-        }
-    }
+        select_root(t, b);
     t->pending = 1;
     return SZM_OK;
 }
@@ -685,34 +772,50 @@ int szm_select(szm_tree *t)
 /* Link the selected new node under its parent and back its value up to the root. */
 static void link_and_backup(szm_tree *t, int32_t b, double r, double v)
 {
-    ptrdiff_t nb = node_at(t, b, 0), ep = edge_at(t, b, t->out_parent[b]);
+    ptrdiff_t nb = node_at(t, b, 0), A = t->num_actions, ep = (nb + t->out_parent[b]) * A;
     int32_t id = t->out_node[b], p = t->out_parent[b], n = id, a = t->out_action[b];
+    int32_t i = t->nodes[nb + p].nkids++;
+    szm_node *node = &t->nodes[nb + id];
+    szm_kid *kid = &t->kids[ep + i];
     double g = v;
     t->child[ep + a] = id;
-    t->kids[ep + t->nodes[nb + p].nkids++] = id;
-    t->nodes[nb + id].edge_prior = t->prior[ep + a];
-    if (t->nodes[nb + p].next_kid == a)
-        refresh_next_kid(t, nb + p);
-    t->nodes[nb + id].nkids = 0;
-    t->nodes[nb + id].parent = p;
-    t->nodes[nb + id].action = t->out_action[b];
-    t->nodes[nb + id].reward = r;
+    if (t->nodes[nb + p].next_kid == a) { /* pUCT always takes next_kid: its prior is at hand */
+        kid->prior = t->nodes[nb + p].next_prior;
+        t->nodes[nb + p].next_kid = SZM_NEXT_STALE;
+    } else {
+        kid->prior = t->prior[ep + a];
+    }
+    kid->action = a;
+    kid->node = id;
+    kid->pad = 0;
+    node->edge_prior = kid->prior;
+    node->nkids = 0;
+    node->parent = p;
+    node->action = a;
+    node->kid_index = i;
+    node->reward = r;
     if (t->raw_value)
         t->raw_value[nb + id] = v;
-    t->nodes[nb + id].visit = 0;
-    t->nodes[nb + id].value_sum = 0.0;
+    node->visit = 0;
+    node->value_sum = 0.0;
     t->num_nodes[b] = id + 1;
     if (t->out_depth[b] > t->max_depth[b])
         t->max_depth[b] = t->out_depth[b];
     for (;;) {
-        t->nodes[nb + n].value_sum += g;
-        t->nodes[nb + n].visit += 1;
+        szm_node *x = &t->nodes[nb + n];
+        double q;
+        x->value_sum += g;
+        x->visit += 1;
         if (n == 0)
             break;
-        t->nodes[nb + n].q = t->nodes[nb + n].reward + t->discount * node_value(t, nb + n);
-        update_minmax(t, b, t->nodes[nb + n].q);
-        g = t->nodes[nb + n].reward + t->discount * g;
-        n = t->nodes[nb + n].parent;
+        q = x->reward + t->discount * (x->value_sum / (double)x->visit);
+        x->q = q;
+        kid = &t->kids[(nb + x->parent) * A + x->kid_index];
+        kid->q = q;
+        kid->visit = x->visit;
+        update_minmax(t, b, q);
+        g = x->reward + t->discount * g;
+        n = x->parent;
     }
 }
 
@@ -734,49 +837,104 @@ static int check_reward_value(szm_tree *t, const double *reward, const double *v
     return SZM_OK;
 }
 
+/* Fetch the cache lines that root b's expansion will write (and its parent's record) ahead of use. */
+static void prefetch_expand(const szm_tree *t, int32_t b)
+{
+    ptrdiff_t nb = node_at(t, b, 0), n = nb + t->out_node[b], e = n * t->num_actions;
+    PREFETCH_W(&t->nodes[n]);
+    PREFETCH_W(&t->nodes[nb + t->out_parent[b]]);
+    PREFETCH_W(t->child + e);
+    PREFETCH_W(t->child + e + t->num_actions - 1);
+    PREFETCH_W(t->prior + e);
+    PREFETCH_W(t->prior + e + t->num_actions / 2);
+    PREFETCH_W(t->prior + e + t->num_actions - 1);
+    PREFETCH_R(&t->nodes[nb]);
+}
+
+/* One simulation step for every root: expand (`expand`, per root) and back up, then, when
+ * `select_next`, select root b's next leaf right after its backup, while its path is in cache. The
+ * selection of each root depends on its own tree only, so this equals a separate szm_select(). */
+static int step_all(szm_tree *t, void (*expand)(szm_tree *, int32_t, const void *), const void *ctx,
+                    const double *reward, const double *value, int32_t select_next)
+{
+    int32_t b, full = select_next ? full_root(t, 1) : -1;
+    int32_t fused = select_next && full < 0;
+    for (b = 0; b < t->batch; ++b) {
+        if (b + 1 < t->batch)
+            prefetch_expand(t, b + 1);
+        expand(t, b, ctx);
+        link_and_backup(t, b, reward[b], value[b]);
+        if (fused)
+            select_root(t, b);
+    }
+    t->pending = fused;
+    if (select_next && !fused)
+        return fail(t, SZM_ERR_CAPACITY, full, t->capacity);
+    return SZM_OK;
+}
+
+/* Nonzero if some x[i] is NaN or infinite: x * 0 is 0 for finite x and NaN otherwise, and the
+ * loop has no exit, so it vectorises. */
+static int any_nonfinite(const double *x, ptrdiff_t n)
+{
+    ptrdiff_t i;
+    int bad = 0;
+    for (i = 0; i < n; ++i)
+        bad |= x[i] * 0.0 != 0.0;
+    return bad;
+}
+
+static void expand_discrete(szm_tree *t, int32_t b, const void *ctx)
+{
+    int32_t a, A = t->num_actions, id = t->out_node[b];
+    ptrdiff_t n = node_at(t, b, id), e = n * A;
+    const double *row = (const double *)ctx + (ptrdiff_t)b * A;
+    const uint8_t *ok = t->valid + (ptrdiff_t)b * A;
+    int32_t *child = t->child + e;
+    double *prior = t->prior + e;
+    for (a = 0; a < A; ++a) {
+        child[a] = ok[a] ? SZM_UNVISITED : SZM_ILLEGAL;
+        prior[a] = row[a]; /* softmax happens lazily, on first selection */
+    }
+    if (t->logit)
+        for (a = 0; a < A; ++a)
+            t->logit[e + a] = row[a];
+    t->nodes[n].next_kid = SZM_NEXT_PENDING; /* softmax and next_kid on first selection */
+}
+
 int szm_expand_backup(szm_tree *t, const double *reward, const double *value,
                       const double *logits, int32_t select_next)
 {
-    int32_t b, a, A;
+    ptrdiff_t i, total;
     int rc = check_reward_value(t, reward, value);
     if (rc != SZM_OK)
         return rc;
     if (t->mode == SZM_MODE_SAMPLED)
         return SZM_ERR_CONFIG;
-    A = t->num_actions;
-    {
-        ptrdiff_t i, total = (ptrdiff_t)t->batch * A;
-        int bad = 0;
-        for (i = 0; i < total; ++i) /* one pass without early exit; locate the culprit only if any */
-            bad |= t->valid[i] & !isfinite(logits[i]);
-        for (i = 0; bad && i < total; ++i)
+    total = (ptrdiff_t)t->batch * t->num_actions;
+    if (any_nonfinite(logits, total)) /* rare: is it a valid slot's (invalid ones may hold anything)? */
+        for (i = 0; i < total; ++i)
             if (t->valid[i] && !isfinite(logits[i]))
-                return fail(t, SZM_ERR_NONFINITE_LOGIT, (int32_t)(i / A), (int32_t)(i % A));
-    }
-    for (b = 0; b < t->batch; ++b) {
-        int32_t id = t->out_node[b];
-        ptrdiff_t e = edge_at(t, b, id);
-        const double *row = logits + (ptrdiff_t)b * A;
-        const uint8_t *ok = t->valid + (ptrdiff_t)b * A;
-        for (a = 0; a < A; ++a) {
-            t->child[e + a] = ok[a] ? SZM_UNVISITED : SZM_ILLEGAL;
-            t->prior[e + a] = row[a]; /* softmax happens lazily, on first selection */
-            if (t->logit)
-                t->logit[e + a] = row[a];
-        }
-        t->nodes[node_at(t, b, id)].prior_ready = 0; /* next_kid too is set on first selection */
-        t->nodes[node_at(t, b, id)].next_kid = -1;
-        link_and_backup(t, b, reward[b], value[b]);
-    }
-    t->pending = 0;
-    return select_next ? szm_select(t) : SZM_OK;
+                return fail(t, SZM_ERR_NONFINITE_LOGIT, (int32_t)(i / t->num_actions),
+                            (int32_t)(i % t->num_actions));
+    return step_all(t, expand_discrete, logits, reward, value, select_next);
+}
+
+typedef struct {
+    const double *mu, *log_std, *actions, *logp;
+} sampled_inputs;
+
+static void expand_sampled(szm_tree *t, int32_t b, const void *ctx)
+{
+    const sampled_inputs *in = (const sampled_inputs *)ctx;
+    fill_samples(t, b, t->out_node[b], in->mu, in->log_std, in->actions, in->logp);
 }
 
 int szm_expand_backup_sampled(szm_tree *t, const double *reward, const double *value,
                               const double *mu, const double *log_std,
                               const double *actions, const double *logp, int32_t select_next)
 {
-    int32_t b;
+    sampled_inputs in;
     int rc = check_reward_value(t, reward, value);
     if (rc != SZM_OK)
         return rc;
@@ -785,12 +943,11 @@ int szm_expand_backup_sampled(szm_tree *t, const double *reward, const double *v
     rc = check_sampled_inputs(t, mu, log_std, actions, logp);
     if (rc != SZM_OK)
         return rc;
-    for (b = 0; b < t->batch; ++b) {
-        fill_samples(t, b, t->out_node[b], mu, log_std, actions, logp);
-        link_and_backup(t, b, reward[b], value[b]);
-    }
-    t->pending = 0;
-    return select_next ? szm_select(t) : SZM_OK;
+    in.mu = mu;
+    in.log_std = log_std;
+    in.actions = actions;
+    in.logp = logp;
+    return step_all(t, expand_sampled, &in, reward, value, select_next);
 }
 
 /* ------------------------------------------------------------------ results */
@@ -823,7 +980,9 @@ static int32_t sample_visits(szm_tree *t, int32_t b, const int32_t *visits, doub
         w[a] = 0.0;
         if (t->child[e + a] == SZM_ILLEGAL || visits[a] == 0)
             continue;
-        w[a] = pow((double)visits[a] / most, 1.0 / temperature);
+        w[a] = (double)visits[a] / most;
+        if (temperature != 1.0) /* pow(x, 1) is x: skip the call in the common case */
+            w[a] = pow(w[a], 1.0 / temperature);
         total += w[a];
     }
     u = rng_uniform(&t->rng[b]) * total;

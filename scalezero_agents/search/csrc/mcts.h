@@ -10,7 +10,8 @@
  * One call per simulation for the whole batch:
  *   szm_select()          -> per root: parent node, action (child slot), new node id, depth;
  *   szm_expand_backup()   <- per root: reward, value and prior logits of the new node;
- *                            with select_next = 1 it also runs the next szm_select() (one call).
+ *                            with select_next = 1 it also runs the next szm_select() (one call;
+ *                            root by root: expand, back up, select, while the path is in cache).
  *
  * Everything between the CDEF markers is parsed by cffi (see ../_build.py); keep it free of
  * preprocessor conditionals.
@@ -46,6 +47,10 @@
 #define SZM_ERR_NONFINITE_LOGP -12
 #define SZM_ERR_TEMPERATURE -13
 
+#define SZM_NEXT_NONE -1      /* next_kid: no unvisited legal child left */
+#define SZM_NEXT_PENDING -2   /* next_kid: the node's priors are not computed yet (first selection) */
+#define SZM_NEXT_STALE -3     /* next_kid: was visited; the next one is found on the next selection */
+
 typedef struct {
     double value_sum;       /* sum of backed-up returns */
     double q;               /* Q of the edge parent -> node, r + discount * v (once visited) */
@@ -54,11 +59,25 @@ typedef struct {
     double next_prior;      /* prior of next_kid (valid when next_kid >= 0) */
     int32_t visit;
     int32_t nkids;          /* number of visited children */
-    int32_t next_kid;       /* unvisited legal child slot with the highest prior (-1: none) */
+    int32_t next_kid;       /* unvisited legal child slot with the highest prior, or SZM_NEXT_*:
+                               NONE (no unvisited child), PENDING (priors not computed yet) or
+                               STALE (it was just visited: the next one is found on demand) */
     int32_t parent;
     int32_t action;         /* child slot taken from the parent */
-    int32_t prior_ready;    /* 1 once the node's `prior` row holds probabilities */
+    int32_t kid_index;      /* position of this node in its parent's `kids` row */
 } szm_node;
+
+/* A visited child as its parent sees it: the statistics that pUCT scores, copied from the child's
+ * node record (kept equal by the backup), so that scoring a node's children reads its own `kids`
+ * row (two children per cache line) instead of one cache line per child. */
+typedef struct {
+    double q;               /* = nodes[node].q */
+    double prior;           /* = nodes[node].edge_prior */
+    int32_t visit;          /* = nodes[node].visit */
+    int32_t action;         /* = nodes[node].action */
+    int32_t node;           /* the child's node id */
+    int32_t pad;
+} szm_kid;
 
 typedef struct {
     /* ---- sizes and parameters (set once) ---- */
@@ -82,9 +101,10 @@ typedef struct {
 
     /* ---- per edge, [B * N * A] ---- */
     int32_t *child;         /* node id, SZM_UNVISITED or SZM_ILLEGAL */
-    double *prior;          /* logits at expansion, probabilities once prior_ready */
+    double *prior;          /* logits at expansion, probabilities once next_kid != SZM_NEXT_PENDING */
     double *logit;          /* gumbel only: masked logits (NULL otherwise) */
-    int32_t *kids;          /* visited children's node ids, in the order they were first visited */
+    szm_kid *kids;          /* a node's visited children, in the order of their first visit:
+                               row n holds nodes[n].nkids records (64-byte aligned rows help) */
 
     /* ---- sampled mode, [B * N * A * d] and [B * N * A] (NULL otherwise) ---- */
     double *sampled_action;

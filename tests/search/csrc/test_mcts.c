@@ -62,7 +62,7 @@ static void setup(harness *h, int32_t B, int32_t sims, int32_t A, int32_t d, int
     t->nodes = take(h, nodes, sizeof(szm_node));
     t->child = take(h, edges, sizeof(int32_t));
     t->prior = take(h, edges, sizeof(double));
-    t->kids = take(h, edges, sizeof(int32_t));
+    t->kids = take(h, edges, sizeof(szm_kid));
     if (mode == SZM_MODE_GUMBEL) {
         t->logit = take(h, edges, sizeof(double));
         t->raw_value = take(h, nodes, sizeof(double));
