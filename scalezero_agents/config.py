@@ -110,11 +110,11 @@ def preset(name: str = "tiny", variant: str = "unizero", **overrides: Any) -> Ag
                           replay=ReplayConfig(capacity=20_000, td_steps=5),
                           search=SearchConfig(num_simulations=16), eval_simulations=16, root_context=2)
     elif name == "small":
-        model = ModelConfig(embed_dim=128, num_layers=2, num_heads=4, context_steps=10, train_steps=10,
+        model = ModelConfig(embed_dim=64, num_layers=2, num_heads=2, context_steps=5, train_steps=5,
                             conv_channels=32, **(moe if variant == "scalezero" else {}))
-        cfg = AgentConfig(model=model, learner=LearnerConfig(batch_size=64, learning_rate=3e-4),
+        cfg = AgentConfig(model=model, learner=LearnerConfig(batch_size=64, learning_rate=1e-4),
                           replay=ReplayConfig(capacity=100_000, td_steps=5),
-                          search=SearchConfig(num_simulations=25), eval_simulations=25)
+                          search=SearchConfig(num_simulations=16), eval_simulations=16, root_context=2)
     else:
         model = ModelConfig(embed_dim=768, num_layers=4, num_heads=24, context_steps=10, train_steps=10,
                             conv_channels=64, support_scale=50, **moe)

@@ -1,7 +1,9 @@
-"""``python -m scalezero_agents.demo``: a short tour of what works today.
+"""``python -m scalezero_agents.demo``: a short multi-task training run, and a tour of the search core.
 
-Until the learner lands this is a search demo: the three search modes of the C core on problems with
-a known answer, then the C core against the NumPy reference on the same work.
+The default is the main job in miniature: one ScaleZero model (MoE, ``tiny`` preset) trained on the
+``classic`` suite — CartPole and Acrobot (discrete) with DMC cartpole-balance and cartpole-swingup
+(continuous) at once — for a few thousand steps per task, then evaluated. ``--search`` shows the three
+search modes of the C core on problems with a known answer and its speed against the NumPy reference.
 """
 
 from __future__ import annotations
@@ -73,11 +75,49 @@ def speed_demo(console: Console, batch: int = 64, sims: int = 50, actions: int =
     console.print(f"C core speed-up: {rows['NumPy reference'] / rows['C core']:.0f}x (identical trees)")
 
 
-def main() -> None:
+def training_demo(console: Console, steps: int, seed: int) -> None:
+    import torch
+    from scalezero_adapters import make_suite
+
+    from scalezero_agents.config import preset
+    from scalezero_agents.training import MultiTaskTrainer, TrainerConfig
+
+    torch.set_num_threads(1)
+    tasks = make_suite("classic")
+    trainer = MultiTaskTrainer(
+        tasks, config=preset("tiny", "scalezero"), seed=seed,
+        trainer=TrainerConfig(num_envs=4, learning_starts=500, eval_interval=0, eval_episodes=3))
+    console.print(f"Training one model on {len(tasks)} tasks for {steps} env steps each (tiny preset, MoE)...")
+    start = time.perf_counter()
+    history = trainer.train(steps)
+    elapsed = time.perf_counter() - start
+    table = Table(title=f"classic suite after {steps} steps per task ({trainer.updates} updates, {elapsed:.0f} s)")
+    for col in ("task", "actions", "random", "eval return (3 episodes)", "target"):
+        table.add_column(col, justify="right")
+    for spec in trainer.specs:
+        res = history[-1]["tasks"][spec.name]
+        kind = f"{spec.num_actions} discrete" if spec.is_discrete else f"{spec.action_dim}-d continuous"
+        table.add_row(spec.name, kind, f"{spec.random_score:.1f}", f"{res['mean']:.1f}", f"{spec.target_return:.0f}")
+    console.print(table)
+    console.print("Full runs: `python benchmarks/learning.py multi --suite classic` (see README).")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--search", action="store_true", help="the search-core tour instead of training")
+    parser.add_argument("--steps", type=int, default=2_000, help="env steps per task (training demo)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
     console = Console()
-    console.rule("scalezero-agents: search demo")
-    bandit_demo(console)
-    speed_demo(console)
+    if args.search:
+        console.rule("scalezero-agents: search demo")
+        bandit_demo(console)
+        speed_demo(console)
+        return
+    console.rule("scalezero-agents: multi-task training demo")
+    training_demo(console, args.steps, args.seed)
 
 
 if __name__ == "__main__":

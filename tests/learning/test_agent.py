@@ -137,3 +137,30 @@ def test_reanalysis_refreshes_old_policy_targets(tmp_path):
     envs, steps = np.nonzero(changed)
     newest = replay.head[envs]
     assert np.all(steps < 0.75 * newest + 1)  # only the oldest 75% of each ring
+
+
+def test_tiny_smoke_run_learns_cartpole():
+    """The tiny preset improves on CartPole well beyond random (~22) within a minute of CPU."""
+    torch.set_num_threads(1)
+    cfg = preset("tiny")
+    tcfg = TrainerConfig(num_envs=8, replay_ratio=0.25, learning_starts=500, eval_interval=0, eval_episodes=5)
+    trainer = MultiTaskTrainer([make_task("gym/CartPole-v1")], config=cfg, trainer=tcfg, seed=0, progress_bar=False)
+    history = trainer.train(2_000)
+    score = history[-1]["tasks"]["gym/CartPole-v1"]["mean"]
+    assert score > 80.0, history
+
+
+def test_discrete_and_continuous_tasks_train_together(tmp_path):
+    """CartPole (discrete) and DMC cartpole-balance (continuous) through collect, update and evaluation."""
+    cfg = preset("tiny", "scalezero", **{"search.num_simulations": 4, "learner.batch_size": 8})
+    tcfg = TrainerConfig(num_envs=2, replay_ratio=0.5, learning_starts=30, eval_interval=0, eval_episodes=1)
+    rec = _Record()
+    trainer = MultiTaskTrainer([make_task("gym/CartPole-v1"), make_task("dmc/cartpole-balance")], config=cfg,
+                               trainer=tcfg, seed=0, callbacks=[rec], progress_bar=False, log_dir=tmp_path)
+    history = trainer.train(60)
+    assert len(rec.losses) > 5 and all(np.isfinite(rec.losses))
+    assert set(history[-1]["tasks"]) == {"gym/CartPole-v1", "dmc/cartpole-balance"}
+    cont = trainer.agent.replays[1]
+    assert cont.sampled is not None and np.abs(cont.sampled[:, : cont.head.min()]).max() <= 1.0
+    np.testing.assert_allclose(cont.policy[0, :10].sum(-1), 1.0, rtol=1e-5)
+    assert (tmp_path / "history.json").is_file()
