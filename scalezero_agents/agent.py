@@ -169,9 +169,7 @@ class Agent:
         legal = None
         if replay.legal is not None:
             legal = list(replay.legal[envs, steps % replay.cap])
-        planner = Planner(target, dataclasses.replace(self.config.search,
-                                                      num_simulations=self.config.search.num_simulations),
-                          seed=int(self.rng.integers(2**31)))
+        planner = Planner(target, self.config.search, seed=int(self.rng.integers(2**31)))
         plan = planner.plan(np.full(n, task_id), latents, torch.from_numpy(ctx_act).to(dev),
                             torch.from_numpy(ctx_steps).to(dev), legal=legal, explore=False)
         j = steps % replay.cap

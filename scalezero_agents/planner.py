@@ -208,10 +208,10 @@ class Planner:
                     new_sels.append(g.tree.expand_and_backup(reward[span], value[span], logits[span, : g.width],
                                                              select_next=more))
             sels = new_sels
-        return self._collect(groups, spans, order, task_ids, values, temperature)
+        return self._collect(groups, spans, task_ids, values, temperature)
 
-    def _collect(self, groups: list[_Group], spans: list[slice], order: np.ndarray, task_ids: np.ndarray,
-                 net_values: np.ndarray, temperature: float) -> PlanResult:
+    def _collect(self, groups: list[_Group], spans: list[slice], task_ids: np.ndarray, net_values: np.ndarray,
+                 temperature: float) -> PlanResult:
         specs = self.model.specs
         n = len(task_ids)
         actions = np.zeros((n, self.P), dtype=np.float32)
@@ -233,5 +233,4 @@ class Planner:
                 else:
                     actions[r, 0] = res.action[i]
                     policy[r] = res.policy[i, : spec.num_actions].astype(np.float32)
-        del order
         return PlanResult(actions, policy, sampled, root_value, network_value)

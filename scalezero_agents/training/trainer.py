@@ -28,7 +28,8 @@ import torch
 from scalezero_adapters import Task
 
 from scalezero_agents.agent import ActOutput, Agent
-from scalezero_agents.config import AgentConfig, preset
+from scalezero_agents.config import AgentConfig
+from scalezero_agents.config import preset as make_preset
 
 CHECKPOINT_VERSION = 1
 
@@ -144,7 +145,7 @@ class MultiTaskTrainer:
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate tasks: {names}")
         if config is None:
-            config = _preset(preset, variant or ("scalezero" if len(tasks) > 1 else "unizero"))
+            config = make_preset(preset, variant or ("scalezero" if len(tasks) > 1 else "unizero"))
         self.config, self.trainer_config = config, trainer or TrainerConfig()
         self.seed, self.callbacks, self.progress_bar = seed, list(callbacks), progress_bar
         self.log_dir = Path(log_dir) if log_dir is not None else None
@@ -163,6 +164,8 @@ class MultiTaskTrainer:
         self._writer: Any = None
         self._eval_envs: dict[int, list[Any]] = {}
         self._started = False
+        self._evals_due_marker = 0
+        self._ckpt_marker = 0
 
     # ------------------------------------------------------------------ properties
     @property
@@ -227,8 +230,6 @@ class MultiTaskTrainer:
         for slot in self.slots:
             slot.reset(self._env_seed())
         self.actor.reset()
-        self._evals_due_marker = 0
-        self._ckpt_marker = 0
         self._started = True
 
     def _env_seed(self) -> int:
@@ -373,7 +374,7 @@ class MultiTaskTrainer:
             "history": self.history,
             "recent_returns": self.recent_returns,
             "train_time": self.train_time,
-            "markers": (getattr(self, "_evals_due_marker", 0), getattr(self, "_ckpt_marker", 0)),
+            "markers": (self._evals_due_marker, self._ckpt_marker),
             "started": self._started,
             "envs": [{"seed": s.seed, "actions": list(s.actions), "return": s.episode_return,
                       "length": s.episode_length} for s in self.slots],
@@ -437,7 +438,3 @@ class MultiTaskTrainer:
                 slot.actions = list(env_state["actions"])
                 slot.episode_return = float(env_state["return"])
                 slot.episode_length = int(env_state["length"])
-
-
-def _preset(name: str, variant: str) -> AgentConfig:
-    return preset(name, variant)
