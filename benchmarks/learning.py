@@ -38,7 +38,7 @@ def run(name: str, tasks: list[Any], args: argparse.Namespace, seed: int) -> dic
     import torch
 
     from scalezero_agents.config import preset
-    from scalezero_agents.training import MultiTaskTrainer, TrainerConfig
+    from scalezero_agents.training import Callback, MultiTaskTrainer, TrainerConfig
 
     torch.set_num_threads(args.threads)
     variant = args.variant or ("scalezero" if len(tasks) > 1 else "unizero")
@@ -49,11 +49,7 @@ def run(name: str, tasks: list[Any], args: argparse.Namespace, seed: int) -> dic
     stop_when_solved = args.stop_when_solved
     out_dir = Path(args.out)
 
-    class Stop:
-        def on_train_start(self, trainer): pass
-        def on_update(self, trainer, metrics): pass
-        def on_train_end(self, trainer): pass
-
+    class Stop(Callback):
         def on_eval(self, trainer, results):
             if stop_when_solved:
                 for t, spec in enumerate(trainer.specs):

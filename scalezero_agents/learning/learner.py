@@ -87,11 +87,15 @@ def _encode(model: WorldModel, task_id: int, obs: torch.Tensor) -> torch.Tensor:
     return model.encode(task_id, obs.reshape(b * t, *obs.shape[2:])).reshape(b, t, -1)
 
 
+def param_groups(params: Sequence[torch.nn.Parameter], weight_decay: float) -> list[dict[str, object]]:
+    """Two AdamW groups: rank >= 2 tensors with ``weight_decay``, the rest (biases, norms, scales) without."""
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
 def make_optimizer(model: torch.nn.Module, config: LearnerConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on parameters of rank >= 2 only (not on biases, norms or scales)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = param_groups(list(model.parameters()), config.weight_decay)
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.adam_betas)
 
 
@@ -115,6 +119,26 @@ class Learner:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def add_params(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """Register parameters the online model gained after the optimiser was made (DPS adapters).
+
+        They join as new param groups (weight decay on rank >= 2 tensors only, like :func:`make_optimizer`) at
+        the current learning rate; every update sets the schedule's rate on all groups. Frozen parameters may
+        be registered: AdamW skips a parameter while its gradient is ``None``. A loader must re-add the same
+        parameters in the same order before :meth:`load_state_dict`.
+        """
+        known = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        owned = {id(p) for p in self.model.parameters()}
+        for p in params:
+            if id(p) in known:
+                raise ValueError(f"parameter of shape {tuple(p.shape)} is already in the optimiser")
+            if id(p) not in owned:
+                raise ValueError(f"parameter of shape {tuple(p.shape)} is not a parameter of the online model")
+        lr = self._lr()
+        for group in param_groups(list(params), self.config.weight_decay):
+            if group["params"]:
+                self.optimizer.add_param_group({**group, "lr": lr})
 
     def _lr(self) -> float:
         base = self.config.learning_rate
@@ -228,7 +252,10 @@ class Learner:
     def _ema(self) -> None:
         rate = self.config.target_update
         online = dict(self.model.named_parameters())
-        for name, p in self.target.named_parameters():
+        target = list(self.target.named_parameters())
+        if len(target) != len(online):  # e.g. adapters added to one model only
+            raise RuntimeError(f"the target model has {len(target)} parameters, the online model {len(online)}")
+        for name, p in target:
             p.lerp_(online[name].detach(), rate)
         buffers = dict(self.model.named_buffers())
         for name, b in self.target.named_buffers():

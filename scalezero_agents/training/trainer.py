@@ -8,7 +8,9 @@ Evaluation runs greedy searches on separate environments every ``eval_interval``
 Checkpoints hold everything needed to continue exactly as if never stopped: model, target model,
 optimiser, replay, every random stream (torch, NumPy, the search trees'), counters, the actors'
 contexts, and, for each environment, the seed of its current episode and the actions taken since, which
-are replayed on load to restore the environment's state. They are written atomically.
+are replayed on load to restore the environment's state, and the state of callbacks that declare a
+``state_key`` (Dynamic Parameter Scaling: its stage and adapters, restored before the weights). They are
+written atomically.
 """
 
 from __future__ import annotations
@@ -72,7 +74,22 @@ class TrainerConfig:
 
 
 class Callback:
-    """Hooks into :class:`MultiTaskTrainer` (override what you need)."""
+    """Hooks into :class:`MultiTaskTrainer` (override what you need).
+
+    A callback with state (e.g. Dynamic Parameter Scaling) sets ``state_key`` to a unique name: its
+    :meth:`state_dict` then goes into every checkpoint, and :meth:`MultiTaskTrainer.load` hands it back to
+    :meth:`load_state_dict` of the callback with the same key **before** the agent's weights are loaded.
+    """
+
+    state_key: str | None = None
+    """Name of this callback's entry in checkpoints (``None``: the callback is stateless)."""
+
+    def state_dict(self, trainer: MultiTaskTrainer) -> dict[str, Any]:
+        """Plain data to checkpoint (only used when ``state_key`` is set)."""
+        return {}
+
+    def load_state_dict(self, trainer: MultiTaskTrainer, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s data; may rebuild modules (the agent's weights are loaded after)."""
 
     def on_train_start(self, trainer: MultiTaskTrainer) -> None:
         """Called once when ``train`` starts."""
@@ -156,6 +173,9 @@ class MultiTaskTrainer:
         self.slots = [_EnvSlot(t.factory("train"), i, e) for i, t in enumerate(self.tasks) for e in range(n_env)]
         self.actor = self.agent.actor([s.task_id for s in self.slots], explore=True, seed=seed)
         self.env_steps = np.zeros(len(specs), dtype=np.int64)
+        # env steps per collecting task, summed over collection rounds: what replay_ratio multiplies (a
+        # stopped task no longer counts, so the others keep replay_ratio updates per env step each)
+        self.step_credit = 0.0
         self.episodes = np.zeros(len(specs), dtype=np.int64)
         self.num_evals = 0
         self.history: list[dict[str, Any]] = []
@@ -244,6 +264,7 @@ class MultiTaskTrainer:
         progress = float(self.env_steps[self.active].min()) / self.budget if self.active.any() else 1.0
         out = self.actor.act([self.slots[i].obs for i in rows], rows,
                              temperature=self.config.collect_temperature(progress))
+        self.step_credit += len(rows) / max(1, len({self.slots[i].task_id for i in rows}))
         done_rows = []
         for j, i in enumerate(rows):
             slot = self.slots[i]
@@ -274,8 +295,8 @@ class MultiTaskTrainer:
             return
         if not all(self.agent.replays[i].num_ready() > 0 for i in active):
             return
-        # updates owed: replay_ratio per env step per task, counted from learning_starts
-        steps = float(self.env_steps.sum()) / len(self.specs) - cfg.learning_starts
+        # updates owed: replay_ratio per env step per collecting task, counted from learning_starts
+        steps = self.step_credit - cfg.learning_starts
         owed = math.floor(steps * cfg.replay_ratio) - self.updates
         for _ in range(max(owed, 0)):
             metrics = self.agent.update([int(i) for i in active])
@@ -369,6 +390,7 @@ class MultiTaskTrainer:
             "torch_rng": torch.get_rng_state(),
             "active": self.active.copy(),
             "env_steps": self.env_steps.copy(),
+            "step_credit": self.step_credit,
             "episodes": self.episodes.copy(),
             "num_evals": self.num_evals,
             "history": self.history,
@@ -378,7 +400,17 @@ class MultiTaskTrainer:
             "started": self._started,
             "envs": [{"seed": s.seed, "actions": list(s.actions), "return": s.episode_return,
                       "length": s.episode_length} for s in self.slots],
+            "callbacks": {key: cb.state_dict(self) for key, cb in self._stateful_callbacks().items()},
         }
+
+    def _stateful_callbacks(self) -> dict[str, Callback]:
+        out: dict[str, Callback] = {}
+        for cb in self.callbacks:
+            if cb.state_key is not None:
+                if cb.state_key in out:
+                    raise ValueError(f"two callbacks share the state_key {cb.state_key!r}")
+                out[cb.state_key] = cb
+        return out
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a full checkpoint atomically (a temporary file renamed into place)."""
@@ -417,12 +449,20 @@ class MultiTaskTrainer:
         return trainer
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        stateful, saved = self._stateful_callbacks(), state.get("callbacks", {})
+        missing = sorted(set(saved) - set(stateful))
+        if missing:
+            raise ValueError(f"the checkpoint holds the state of callback(s) {missing}; pass the same callbacks "
+                             "(e.g. callbacks=[DPSCallback(...)] for 'dps') to load()")
+        for key, cb_state in saved.items():  # first: a callback may rebuild modules the weights need
+            stateful[key].load_state_dict(self, cb_state)
         self.agent.load_state_dict(state["agent"])
         self.actor.load_state_dict(state["actor"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         self.active[:] = state["active"]
         self.env_steps[:] = state["env_steps"]
+        self.step_credit = float(state.get("step_credit", self.env_steps.sum() / len(self.specs)))
         self.episodes[:] = state["episodes"]
         self.num_evals = int(state["num_evals"])
         self.history = list(state["history"])
