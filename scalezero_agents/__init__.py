@@ -29,6 +29,10 @@ _LAZY = {
     "WorldModel": "scalezero_agents.model",
     "ModelConfig": "scalezero_agents.model",
     "Planner": "scalezero_agents.planner",
+    "ScaleZero": "scalezero_agents.integrations.sb3",
+    "DynamicParameterScaling": "scalezero_agents.dps",
+    "DPSCallback": "scalezero_agents.dps",
+    "DPSConfig": "scalezero_agents.dps",
 }
 
 __all__ = ["__version__", *_LAZY]
