@@ -11,7 +11,7 @@ tree's offset: no hashing of latents.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -19,8 +19,6 @@ import torch
 from scalezero_agents.model.support import decode
 from scalezero_agents.model.world_model import InferenceCache, WorldModel
 from scalezero_agents.search import SearchConfig, SearchTree
-
-_ROOT_RNG = "root_samples"
 
 
 class PlanResult(NamedTuple):
@@ -65,20 +63,15 @@ class Planner:
         self._cache: InferenceCache | None = None
         self._cache_slots = 0
         self._pending_rng: dict[str, np.ndarray] = {}
-        self._root_rng = np.random.default_rng([seed, 0x5EED])  # root samples (root_mean_action)
         self.P = model.action_width
 
-    def rng_states(self) -> dict[str, Any]:
-        """The random streams of every tree created so far, and the root sampler's (for checkpoints)."""
-        return {**self._pending_rng, **{repr(k): t.rng_state.copy() for k, t in self._trees.items()},
-                _ROOT_RNG: self._root_rng.bit_generator.state}
+    def rng_states(self) -> dict[str, np.ndarray]:
+        """The random streams of every tree created so far (for checkpoints)."""
+        return {**self._pending_rng, **{repr(k): t.rng_state.copy() for k, t in self._trees.items()}}
 
-    def load_rng_states(self, states: dict[str, Any]) -> None:
+    def load_rng_states(self, states: dict[str, np.ndarray]) -> None:
         """Restore tree streams (trees not created yet get theirs when they are)."""
-        states = dict(states)
-        if _ROOT_RNG in states:
-            self._root_rng.bit_generator.state = states.pop(_ROOT_RNG)
-        self._pending_rng = states
+        self._pending_rng = dict(states)
         for k, t in self._trees.items():
             if repr(k) in states:
                 t.rng_state = states[repr(k)]
@@ -168,10 +161,7 @@ class Planner:
             span = slice(start, start + len(g.rows))
             spans.append(span)
             start = span.stop
-            if g.sampled and self.search.root_mean_action:
-                acts, logp = self._root_samples(mu[span, : g.width], log_std[span, : g.width])
-                g.tree.reset_sampled(values[span], actions=acts, logp=logp, noise=explore)
-            elif g.sampled:
+            if g.sampled:
                 g.tree.reset_sampled(values[span], mu=mu[span, : g.width], log_std=log_std[span, : g.width],
                                      noise=explore)
             else:
@@ -219,18 +209,6 @@ class Planner:
                                                              select_next=more))
             sels = new_sels
         return self._collect(groups, spans, task_ids, values, temperature)
-
-    def _root_samples(self, mu: np.ndarray, log_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """K root candidates per row: the mean action tanh(mu), then K-1 tanh-Gaussian samples (pre-tanh
-        noise clamped to 4 sigma), with their log-probabilities under the tanh-squashed Gaussian."""
-        K = self.search.num_samples
-        eps = self._root_rng.standard_normal((mu.shape[0], K, mu.shape[1])).clip(-4.0, 4.0)
-        eps[:, 0] = 0.0
-        std = np.exp(log_std)[:, None]
-        u = mu[:, None] + std * eps
-        a = np.tanh(u)
-        logp = (-0.5 * eps**2 - np.log(std) - 0.5 * np.log(2 * np.pi) - np.log1p(-(a**2) + 1e-6)).sum(-1)
-        return np.ascontiguousarray(a), np.ascontiguousarray(logp)
 
     def _collect(self, groups: list[_Group], spans: list[slice], task_ids: np.ndarray, net_values: np.ndarray,
                  temperature: float) -> PlanResult:

@@ -42,11 +42,6 @@ class SearchConfig:
     """Weight of the Dirichlet noise mixed into the root priors."""
     num_samples: int = 20
     """Sampled mode: actions K sampled at every expanded node."""
-    root_mean_action: bool = False
-    """Sampled mode, applied by the agent's planner: the root's first candidate is the policy's mean action
-    ``tanh(mu)`` and the other K-1 are samples, so a flat search (ties go to the lowest index) acts with the
-    mean. Off by default (the reference samples all K): on DMC cartpole-balance it made no measurable
-    difference up to 10k env steps."""
     max_considered: int = 16
     """Gumbel mode: root actions considered by Gumbel-top-k before sequential halving."""
     c_visit: float = 50.0
@@ -61,8 +56,6 @@ class SearchConfig:
             raise ValueError(f"mode must be 'puct', 'sampled' or 'gumbel', got {self.mode!r}")
         if self.unvisited_value not in ("parent", "zero"):
             raise ValueError(f"unvisited_value must be 'parent' or 'zero', got {self.unvisited_value!r}")
-        if not isinstance(self.root_mean_action, bool):
-            raise ValueError(f"root_mean_action must be a bool, got {self.root_mean_action!r}")
         if self.interior not in ("puct", "deterministic"):
             raise ValueError(f"interior must be 'puct' or 'deterministic', got {self.interior!r}")
         for name in ("num_simulations", "num_samples", "max_considered"):

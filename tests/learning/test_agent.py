@@ -164,28 +164,3 @@ def test_discrete_and_continuous_tasks_train_together(tmp_path):
     assert cont.sampled is not None and np.abs(cont.sampled[:, : cont.head.min()]).max() <= 1.0
     np.testing.assert_allclose(cont.policy[0, :10].sum(-1), 1.0, rtol=1e-5)
     assert (tmp_path / "history.json").is_file()
-
-
-def test_root_mean_action_candidate_and_its_stream_in_checkpoints():
-    cfg = preset("tiny", **{"search.num_simulations": 4, "search.num_samples": 5, "search.root_mean_action": True})
-    agent = Agent([_cont_spec()], cfg, num_envs=2, seed=0)
-    obs = [np.full(4, 0.1 * i, dtype=np.float32) for i in range(2)]
-
-    def run(actor):
-        return [actor.act(obs, temperature=1.0).sampled_actions for _ in range(3)]
-
-    actor = agent.actor([0, 0], explore=True, seed=3)
-    actor.act(obs, temperature=1.0)
-    state = actor.state_dict()
-    first = run(actor)
-    latents = actor.latents.clone()
-    with torch.no_grad():  # candidate 0 is tanh(mu) of the root's prediction; the others are spread around it
-        mu = agent.model.initial_inference(agent.model.new_cache(2), torch.tensor([0, 1]), latents,
-                                           actor.actions, actor.steps, torch.tensor([0, 0])).mu
-    np.testing.assert_allclose(first[-1][0][0], np.tanh(mu[0, :2].numpy()), atol=1e-5)
-    assert all(np.ptp(s, axis=0).min() > 0 for s in first[-1])
-    restored = agent.actor([0, 0], explore=True, seed=99)
-    restored.load_state_dict(state)  # includes the root sampler's stream
-    for a, b in zip(first, run(restored), strict=True):
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_array_equal(x, y)
