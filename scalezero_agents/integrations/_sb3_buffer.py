@@ -18,23 +18,7 @@ from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
 
 from scalezero_agents.learning.replay import TaskReplay
 
-__all__ = ["ScaleZeroReplayBuffer", "truncate_running_episode"]
-
-
-def truncate_running_episode(replay: TaskReplay, env: int) -> None:
-    """Close ring ``env``'s unfinished episode as truncated, exactly, without knowing its next observation.
-
-    The newest step's successor was never seen, so that step is dropped and its observation becomes the
-    episode's final (truncated) observation: every kept step then has its true next observation, and value
-    targets bootstrap where the episode was cut. A one-step episode is dropped altogether.
-    """
-    start, head = int(replay.ep_start[env]), int(replay.head[env])
-    if head == start:
-        return
-    last_obs = replay.obs[env, (head - 1) % replay.cap].copy()
-    replay.head[env] = head - 1
-    if head - 1 > start:
-        replay.end_episode(env, last_obs, terminated=False)
+__all__ = ["ScaleZeroReplayBuffer"]
 
 
 class ScaleZeroReplayBuffer(ReplayBuffer):
@@ -83,10 +67,10 @@ class ScaleZeroReplayBuffer(ReplayBuffer):
         raise NotImplementedError("ScaleZero's replay cannot be reset in place")
 
     def truncate_running_episodes(self) -> None:
-        """Close every ring's unfinished episode (see :func:`truncate_running_episode`)."""
+        """Close every ring's unfinished episode as truncated (see :meth:`TaskReplay.truncate_running`)."""
         for replay in self.replays:
             for env in range(replay.num_envs):
-                truncate_running_episode(replay, env)
+                replay.truncate_running(env)
 
     def copy_from(self, other: ScaleZeroReplayBuffer) -> None:
         """Copy the contents of ``other`` (e.g. unpickled by ``load_replay_buffer``) into these stores."""

@@ -180,6 +180,28 @@ class TaskReplay:
         self.last[env, np.arange(first, final + 1) % self.cap] = final
         self.ep_start[env] = self.head[env]
 
+    def truncate_running(self, env: int) -> None:
+        """Close ``env``'s running episode as truncated when its next observation was never seen.
+
+        The newest step's record becomes the episode's final (truncated) observation, so every kept step keeps
+        its true successor and value targets bootstrap where the episode was cut. Nothing moves (a ring that
+        has wrapped keeps every other record); a one-step episode leaves a lone final record that no window
+        samples.
+        """
+        start, head = int(self.ep_start[env]), int(self.head[env])
+        if head == start:
+            return
+        final = head - 1
+        j = final % self.cap
+        self.kind[env, j] = TRUNCATED
+        self.action[env, j] = 0.0
+        self.reward[env, j] = 0.0
+        self.policy[env, j] = 0.0
+        self.priority[env, j] = 0.0
+        first = max(start, head - self.cap)
+        self.last[env, np.arange(first, final + 1) % self.cap] = final
+        self.ep_start[env] = head
+
     def _write(self, env: int, obs: np.ndarray, kind: int) -> int:
         j = int(self.head[env] % self.cap)
         self.obs[env, j] = obs

@@ -137,3 +137,25 @@ def test_contexts_stop_at_episode_start():
     np.testing.assert_array_equal(obs[2, :, 0], [10, 11, 12, 13])
     np.testing.assert_array_equal(actions[2, :, 0], [0, 1, 0, 0])  # a_0..a_2 between them; none after o_3
     np.testing.assert_array_equal(actions[0, :, 0], [0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("cut_length", [1, 3])
+def test_truncate_running_closes_in_place_even_after_the_ring_wrapped(cut_length):
+    replay = _replay(capacity=12, window=2, td=1)
+    for ep in range(3):  # 18 records in a 12-record ring: it has wrapped
+        _episode(replay, 0, 5, terminated=True, base=10.0 * ep)
+    for i in range(cut_length):
+        replay.add_step(0, np.array([900.0 + i]), np.array([0]), 1.0, np.array([0.5, 0.5]))
+    head = int(replay.head[0])
+    replay.truncate_running(0)
+    assert replay.head[0] == head and replay.ep_start[0] == head  # nothing moved; the episode is closed
+    batch = replay.sample(300, np.random.default_rng(0))
+    for row in range(len(batch.obs)):
+        seq = batch.obs[row, :, 0]
+        # windows never splice: each counts up inside one episode (a cut episode's last step is now its end)
+        base = 900.0 if seq[0] >= 900 else 10.0 * np.floor(seq[0] / 10.0)
+        last = base + (cut_length - 1 if base == 900.0 else 5)
+        np.testing.assert_array_equal(seq, np.minimum(seq[0] + np.arange(len(seq)), last))
+    if cut_length > 1:  # the cut episode's steps are sampled and bootstrap from its last observation
+        assert (batch.obs[:, 0, 0] >= 900).any()
+        assert replay.kind[0, (head - 1) % replay.cap] == 2  # TRUNCATED
