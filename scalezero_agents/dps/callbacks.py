@@ -49,9 +49,7 @@ class DPSCallback(Callback):
         return self.controller
 
     def on_train_start(self, trainer: MultiTaskTrainer) -> None:
-        dps = self.bind(trainer)
-        for t in sorted(dps.solved):
-            trainer.stop_task(t)
+        self.bind(trainer)  # solved tasks are already stopped: on_eval did it, and checkpoints keep `active`
 
     def on_update(self, trainer: MultiTaskTrainer, metrics: dict[str, float]) -> None:
         dps = self.bind(trainer)

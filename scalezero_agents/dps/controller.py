@@ -30,10 +30,10 @@ from torch import nn
 
 from scalezero_agents.dps.config import DPSConfig
 from scalezero_agents.dps.lora import (
-    SCALE_SPAN,
     AdapterSpec,
     adapter_names,
     adapter_parameters,
+    adapter_scales,
     add_adapter,
     find_targets,
     set_stage_trainable,
@@ -186,11 +186,7 @@ class DynamicParameterScaling:
 
     def scales(self) -> dict[str, list[float]]:
         """Current scale ``s_j`` of every adapter, per target layer, by adapter name."""
-        out = {}
-        for s, spec in enumerate(self.adapters, start=1):
-            logits = self.adapter_parameters(s)[2::3]
-            out[spec.name] = [spec.scale_init + SCALE_SPAN * math.tanh(t.item()) for t in logits]
-        return out
+        return {spec.name: adapter_scales(self._online, spec.name, spec.targets) for spec in self.adapters}
 
     def num_parameters(self) -> ParamCount:
         params = list(self.agent.learner.model.parameters())

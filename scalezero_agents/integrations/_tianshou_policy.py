@@ -8,7 +8,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from scalezero_adapters import Task, TaskSpec
 from tianshou.algorithm.algorithm_base import Policy
 from tianshou.data import Batch
@@ -172,8 +171,7 @@ class ScaleZeroPolicy(Policy):
             warnings.warn(f"{unknown} env(s) passed a state this policy no longer knows (a context was evicted, or "
                           "the acting mode changed mid-episode); they start fresh contexts. Raise max_envs if "
                           "more envs act at once than it allows.", RuntimeWarning, stacklevel=2)
-        with torch.no_grad():
-            out = pool.actor.act(natives, rows.tolist(), temperature=self.temperature if explore else 0.0)
+        out = pool.actor.act(natives, rows.tolist(), temperature=self.temperature if explore else 0.0)  # no_grad
         act = self.codec.to_act(task_ids, out.actions)
         return Batch(act=act, state=handles, policy=self.codec.search_stats(out))
 

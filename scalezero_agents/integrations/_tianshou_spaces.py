@@ -62,7 +62,6 @@ class SpaceCodec:
             self._check_single(self.specs[0], observation_space, action_space)
         self.action_space = action_space
         self.continuous_space = isinstance(action_space, gym.spaces.Box)
-        self.num_tasks = len(self.specs)
         self.P = model.action_width
         self.K = num_samples
         self.policy_width = max(s.action_size if s.is_discrete else num_samples for s in self.specs)

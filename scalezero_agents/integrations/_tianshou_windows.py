@@ -101,7 +101,8 @@ def _task_batch(buffer: ReplayBuffer, stats: Batch, chain: StepChain, rows: np.n
     idx, valid, end = chain.index[rows], chain.valid[rows], chain.end[rows]
     length = chain.length[rows]
     act_valid = valid[:, :H]
-    searched = np.asarray(stats.search_policy[idx[:, :H]], dtype=np.float32).sum(-1) > 0
+    search_policy = np.asarray(stats.search_policy[idx[:, :H]], dtype=np.float32)
+    searched = search_policy.sum(-1) > 0
     if np.any(act_valid & ~searched):
         raise ValueError("the buffer holds steps without search statistics (all-zero search_policy): steps "
                          "collected with collect(random=True) or by another policy cannot train ScaleZero")
@@ -110,7 +111,7 @@ def _task_batch(buffer: ReplayBuffer, stats: Batch, chain: StepChain, rows: np.n
     actions = _where(valid, np.asarray(stats.unified_action[idx], np.float32), 0.0).astype(np.float32)
     rewards = _where(valid, np.asarray(buffer.rew[idx], np.float64), 0.0).astype(np.float32)
     width = spec.action_size if spec.is_discrete else codec.K
-    policy = _where(act_valid, np.asarray(stats.search_policy[idx[:, :H]][..., :width], np.float32), 0.0)
+    policy = _where(act_valid, search_policy[..., :width], 0.0)
     sampled = None
     if not spec.is_discrete:
         raw = np.asarray(stats.sampled_actions[idx[:, :H]][..., : spec.action_dim], np.float32)
@@ -118,8 +119,7 @@ def _task_batch(buffer: ReplayBuffer, stats: Batch, chain: StepChain, rows: np.n
     legal = codec.legal(task, buffer.obs, idx[:, :H])
     if legal is not None:
         legal = _where(act_valid, legal, True)
-    rel_last = np.where(length < H + n, length, H + n)
-    plan = nstep_plan(rewards, rel_last, ~chain.terminal[rows], window=H, td_steps=n, discount=spec.discount)
+    plan = nstep_plan(rewards, length, ~chain.terminal[rows], window=H, td_steps=n, discount=spec.discount)
     mask = act_valid.astype(np.float32)
     return WindowBatch(
         task_id=task, obs=seq_obs[:, : H + 1], actions=actions[:, :H], rewards=rewards[:, :H] * mask, mask=mask,

@@ -135,6 +135,10 @@ class Learner:
                 raise ValueError(f"parameter of shape {tuple(p.shape)} is already in the optimiser")
             if id(p) not in owned:
                 raise ValueError(f"parameter of shape {tuple(p.shape)} is not a parameter of the online model")
+        names = {n for n, _ in self.model.named_parameters()}
+        if names != {n for n, _ in self.target.named_parameters()}:  # the EMA pairs parameters by name
+            raise ValueError("the target model's parameters differ from the online model's; add the same "
+                             "modules (adapters) to both before registering them")
         lr = self._lr()
         for group in param_groups(list(params), self.config.weight_decay):
             if group["params"]:
@@ -252,10 +256,7 @@ class Learner:
     def _ema(self) -> None:
         rate = self.config.target_update
         online = dict(self.model.named_parameters())
-        target = list(self.target.named_parameters())
-        if len(target) != len(online):  # e.g. adapters added to one model only
-            raise RuntimeError(f"the target model has {len(target)} parameters, the online model {len(online)}")
-        for name, p in target:
+        for name, p in self.target.named_parameters():
             p.lerp_(online[name].detach(), rate)
         buffers = dict(self.model.named_buffers())
         for name, b in self.target.named_buffers():

@@ -173,9 +173,6 @@ class MultiTaskTrainer:
         self.slots = [_EnvSlot(t.factory("train"), i, e) for i, t in enumerate(self.tasks) for e in range(n_env)]
         self.actor = self.agent.actor([s.task_id for s in self.slots], explore=True, seed=seed)
         self.env_steps = np.zeros(len(specs), dtype=np.int64)
-        # env steps per collecting task, summed over collection rounds: what replay_ratio multiplies (a
-        # stopped task no longer counts, so the others keep replay_ratio updates per env step each)
-        self.step_credit = 0.0
         self.episodes = np.zeros(len(specs), dtype=np.int64)
         self.num_evals = 0
         self.history: list[dict[str, Any]] = []
@@ -264,7 +261,6 @@ class MultiTaskTrainer:
         progress = float(self.env_steps[self.active].min()) / self.budget if self.active.any() else 1.0
         out = self.actor.act([self.slots[i].obs for i in rows], rows,
                              temperature=self.config.collect_temperature(progress))
-        self.step_credit += len(rows) / max(1, len({self.slots[i].task_id for i in rows}))
         done_rows = []
         for j, i in enumerate(rows):
             slot = self.slots[i]
@@ -295,8 +291,9 @@ class MultiTaskTrainer:
             return
         if not all(self.agent.replays[i].num_ready() > 0 for i in active):
             return
-        # updates owed: replay_ratio per env step per collecting task, counted from learning_starts
-        steps = self.step_credit - cfg.learning_starts
+        # updates owed: replay_ratio per env step per collecting task, counted from learning_starts. Collecting
+        # tasks step together (same num_envs), a stopped one freezes below them: the max is a collecting task's.
+        steps = float(self.env_steps.max()) - cfg.learning_starts
         owed = math.floor(steps * cfg.replay_ratio) - self.updates
         for _ in range(max(owed, 0)):
             metrics = self.agent.update([int(i) for i in active])
@@ -390,7 +387,6 @@ class MultiTaskTrainer:
             "torch_rng": torch.get_rng_state(),
             "active": self.active.copy(),
             "env_steps": self.env_steps.copy(),
-            "step_credit": self.step_credit,
             "episodes": self.episodes.copy(),
             "num_evals": self.num_evals,
             "history": self.history,
@@ -462,7 +458,6 @@ class MultiTaskTrainer:
         torch.set_rng_state(state["torch_rng"])
         self.active[:] = state["active"]
         self.env_steps[:] = state["env_steps"]
-        self.step_credit = float(state.get("step_credit", self.env_steps.sum() / len(self.specs)))
         self.episodes[:] = state["episodes"]
         self.num_evals = int(state["num_evals"])
         self.history = list(state["history"])

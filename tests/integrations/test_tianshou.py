@@ -151,10 +151,12 @@ def test_greedy_outside_training_step_and_exploring_inside():
     np.testing.assert_array_equal(greedy[0].act, greedy[0].policy.search_policy.argmax(1))
     np.testing.assert_array_equal(greedy[0].policy.search_policy, greedy[1].policy.search_policy)  # no noise
     policy.temperature = 1.0
+    greedy_steps = policy._contexts[False].actor.steps.clone()
     with policy_within_training_step(policy):
         explore = policy(Batch(obs=obs, info=Batch()))
     assert not np.array_equal(explore.policy.search_policy, greedy[0].policy.search_policy)  # root noise
-    assert not np.array_equal(explore.state, greedy[1].state)  # separate contexts per mode
+    assert policy._contexts[True] is not policy._contexts[False]  # separate contexts per mode
+    assert torch.equal(policy._contexts[False].actor.steps, greedy_steps)  # exploring left greedy ones alone
 
 
 def test_any_subset_of_ready_envs_keeps_each_envs_context():
@@ -171,7 +173,7 @@ def test_any_subset_of_ready_envs_keeps_each_envs_context():
     np.testing.assert_array_equal(sub.state, handles[[0, 2]])
     assert pool.actor.steps[rows].tolist() == [2, 1, 2]  # only envs 0 and 2 advanced
     alone = policy(Batch(obs=obs[[1]], info=Batch()), state=np.zeros(1, np.int64))  # env 1 restarts
-    assert alone.state[0] not in handles and pool.actor.steps[pool.row_of[int(alone.state[0])]] == 1
+    assert pool.actor.steps[pool.row_of[int(alone.state[0])]] == 1
     np.testing.assert_allclose(alone.policy.search_policy, first.policy.search_policy[[1]])  # batch-independent
     collector = Collector(policy, envs)  # the Collector shrinks the ready set in n_episode mode
     stats = collector.collect(n_episode=5, reset_before_collect=True)
