@@ -32,6 +32,7 @@ from scalezero_adapters import Task
 from scalezero_agents.agent import ActOutput, Agent
 from scalezero_agents.config import AgentConfig
 from scalezero_agents.config import preset as make_preset
+from scalezero_agents.training.progress import StepBar
 
 CHECKPOINT_VERSION = 1
 
@@ -133,7 +134,7 @@ class MultiTaskTrainer:
         seed: seeds everything (model init, replay sampling, env seeds, search streams).
         log_dir: where TensorBoard scalars, ``history.json`` and checkpoints go (None: no files).
         callbacks: :class:`Callback` instances.
-        progress_bar: show a tqdm bar over environment steps.
+        progress_bar: show a rich progress bar over environment steps (rate, elapsed, ETA, recent returns).
 
     Example:
         >>> from scalezero_adapters import make_task
@@ -212,21 +213,14 @@ class MultiTaskTrainer:
             self._start()
         for cb in self.callbacks:
             cb.on_train_start(self)
-        bar = None
-        if self.progress_bar:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=self.budget * len(self.specs), initial=int(self.env_steps.sum()), unit="step",
-                       desc="train", dynamic_ncols=True)
-        try:
+        with StepBar(self.budget * len(self.specs), int(self.env_steps.sum()), enabled=self.progress_bar) as bar:
             while self._remaining():
                 t0 = time.perf_counter()
                 before = int(self.env_steps.sum())
                 self._collect()
                 self._learn()
                 self.train_time += time.perf_counter() - t0
-                if bar is not None:
-                    bar.update(int(self.env_steps.sum()) - before)
-                    bar.set_postfix(self._postfix(), refresh=False)
+                bar.update(int(self.env_steps.sum()) - before, self._status())
                 steps = int(self.env_steps[self.active].min()) if self.active.any() else self.budget
                 if cfg.eval_interval and steps // cfg.eval_interval > self._evals_due_marker:
                     self._evals_due_marker = steps // cfg.eval_interval
@@ -236,9 +230,6 @@ class MultiTaskTrainer:
                     self.save(self.log_dir / "checkpoint.pt")
             if not self.history or self.history[-1]["env_steps"] != int(self.env_steps.max()):
                 self.evaluate()
-        finally:
-            if bar is not None:
-                bar.close()
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
@@ -305,12 +296,12 @@ class MultiTaskTrainer:
             if self.log_dir is not None and self.updates % cfg.log_interval == 0:
                 self._log({f"train/{k}": v for k, v in metrics.items()})
 
-    def _postfix(self) -> dict[str, str]:
-        out = {"upd": str(self.updates)}
+    def _status(self) -> str:
+        out = [f"upd={self.updates}"]
         for spec, recent in zip(self.specs, self.recent_returns, strict=True):
             if recent:
-                out[spec.task[:12]] = f"{np.mean(recent):.1f}"
-        return out
+                out.append(f"{spec.task[:12]}={np.mean(recent):.1f}")
+        return " ".join(out)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(
