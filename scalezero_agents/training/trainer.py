@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scalezero_adapters import Task
+from scalezero_adapters import EnvFactory, Task
 
 from scalezero_agents.agent import ActOutput, Agent
 from scalezero_agents.config import AgentConfig
@@ -403,8 +403,11 @@ class MultiTaskTrainer:
         """Write a full checkpoint atomically (a temporary file renamed into place)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # registry-built factories (EnvFactory) pickle with their options (e.g. DMC action repeat), so load()
+        # can rebuild the very same tasks; custom callables are stored as None and must be passed to load().
+        factories = [t.factory if isinstance(t.factory, EnvFactory) else None for t in self.tasks]
         state = {"state": self.state_dict(), "config": self.config, "trainer": asdict(self.trainer_config),
-                 "seed": self.seed, "tasks": [t.spec for t in self.tasks]}
+                 "seed": self.seed, "tasks": [t.spec for t in self.tasks], "factories": factories}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
         try:
@@ -417,16 +420,29 @@ class MultiTaskTrainer:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], tasks: Sequence[Task] | None = None, **kwargs: Any) -> MultiTaskTrainer:
-        """Restore a trainer from :meth:`save`; ``tasks`` default to ``make_task`` of the saved names."""
+        """Restore a trainer from :meth:`save`; ``tasks`` default to the saved tasks (same names and options).
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: not a trainer checkpoint, another checkpoint version, tasks that differ from the saved
+                ones, or ``tasks`` omitted for a checkpoint of tasks with custom env factories.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint at {path}")
         blob = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(blob, dict) or not {"state", "config", "tasks"} <= set(blob):
+            raise ValueError(f"{path} is not a MultiTaskTrainer checkpoint")
         if blob["state"].get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"{path}: unsupported checkpoint version {blob['state'].get('version')}")
         if tasks is None:
-            from scalezero_adapters import make_task
-            tasks = [make_task(spec.name) for spec in blob["tasks"]]
+            factories = blob.get("factories") or [None] * len(blob["tasks"])
+            custom = [spec.name for spec, f in zip(blob["tasks"], factories, strict=True) if f is None]
+            if custom:
+                raise ValueError(f"{path}: tasks {custom} were built with custom env factories; pass tasks=")
+            tasks = [Task(f, spec) for f, spec in zip(factories, blob["tasks"], strict=True)]
+        if len(tasks) != len(blob["tasks"]):
+            raise ValueError(f"{path} was trained on {[s.name for s in blob['tasks']]}, got {len(tasks)} task(s)")
         for task, spec in zip(tasks, blob["tasks"], strict=True):
             if task.spec != spec:
                 raise ValueError(f"task {spec.name}: its spec differs from the checkpoint's; pass the same tasks")

@@ -121,6 +121,22 @@ def test_same_seed_same_run(tmp_path):
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         MultiTaskTrainer.load(tmp_path / "missing.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a MultiTaskTrainer checkpoint"):
+        MultiTaskTrainer.load(tmp_path / "other.pt")
+
+
+def test_load_rebuilds_tasks_with_their_options(tmp_path):
+    cfg = preset("tiny", **{"search.num_simulations": 2, "learner.batch_size": 4})
+    tcfg = TrainerConfig(num_envs=1, learning_starts=10_000, eval_interval=0, eval_episodes=1)
+    task = make_task("dmc/cartpole-balance", action_repeat=4)
+    path = MultiTaskTrainer([task], config=cfg, trainer=tcfg, progress_bar=False).save(tmp_path / "c.pt")
+    loaded = MultiTaskTrainer.load(path, progress_bar=False)  # no tasks passed: the saved options come back
+    assert loaded.specs[0].action_repeat == 4 and loaded.specs[0] == task.spec
+    with pytest.raises(ValueError, match="differs"):
+        MultiTaskTrainer.load(path, [make_task("dmc/cartpole-balance")], progress_bar=False)
+    with pytest.raises(ValueError, match="trained on"):
+        MultiTaskTrainer.load(path, [task, make_task("gym/CartPole-v1")], progress_bar=False)
 
 
 def test_reanalysis_refreshes_old_policy_targets(tmp_path):
