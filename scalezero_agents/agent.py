@@ -169,7 +169,8 @@ class Agent:
         legal = None
         if replay.legal is not None:
             legal = list(replay.legal[envs, steps % replay.cap])
-        planner = Planner(target, self.config.search, seed=int(self.rng.integers(2**31)))
+        planner = Planner(target, self.config.search, seed=int(self.rng.integers(2**31)),
+                          continuous=self.config.continuous_search)
         plan = planner.plan(np.full(n, task_id), latents, torch.from_numpy(ctx_act).to(dev),
                             torch.from_numpy(ctx_steps).to(dev), legal=legal, explore=False)
         j = steps % replay.cap
@@ -210,7 +211,7 @@ class Actor:
             raise ValueError("task_ids must be a non-empty sequence")
         if self.task_ids.min() < 0 or self.task_ids.max() >= len(agent.specs):
             raise ValueError(f"task ids must be in [0, {len(agent.specs)}), got {sorted(set(task_ids))}")
-        self.planner = Planner(agent.model, search, seed=seed)
+        self.planner = Planner(agent.model, search, seed=seed, continuous=agent.config.continuous_search)
         model = agent.model
         R, C = len(self.task_ids), agent.config.root_context
         D, P = model.config.embed_dim, model.action_width

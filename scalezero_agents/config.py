@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from scalezero_agents.learning.learner import LearnerConfig
 from scalezero_agents.learning.replay import ReplayConfig
@@ -19,6 +19,7 @@ from scalezero_agents.model.config import ModelConfig
 from scalezero_agents.search import SearchConfig
 
 PRESETS = ("tiny", "small", "paper")
+ContinuousSearch = Literal["sampled", "gumbel"]
 VARIANTS = ("unizero", "scalezero")
 
 
@@ -32,6 +33,10 @@ class AgentConfig:
     search: SearchConfig = field(default_factory=lambda: SearchConfig(num_simulations=25))
     """Collection search (``mode`` applies to discrete tasks; continuous tasks use sampled search;
     ``discount`` is ignored: each task's spec gives it)."""
+    continuous_search: ContinuousSearch = "sampled"
+    """How continuous tasks search: ``"sampled"`` (Sampled MuZero, the reference) or ``"gumbel"`` (Gumbel
+    sequential halving over ``search.num_samples`` policy samples per node, completed-Q policy targets;
+    see :mod:`scalezero_agents.planner`)."""
     eval_simulations: int = 50
     """Simulations per search when evaluating."""
     root_context: int = 4
@@ -48,6 +53,8 @@ class AgentConfig:
                            ("search", SearchConfig)):
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        if self.continuous_search not in ("sampled", "gumbel"):
+            raise ValueError(f"continuous_search must be 'sampled' or 'gumbel', got {self.continuous_search!r}")
         if not isinstance(self.eval_simulations, int) or self.eval_simulations < 1:
             raise ValueError(f"eval_simulations must be a positive int, got {self.eval_simulations!r}")
         if not isinstance(self.root_context, int) or not 1 <= self.root_context <= self.model.context_steps:

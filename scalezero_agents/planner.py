@@ -2,16 +2,19 @@
 
 Roots are grouped into search trees by (search mode, discount): discrete tasks share a pUCT (or Gumbel)
 tree over the padded action set with per-root valid/legal masks, continuous tasks a sampled tree over
-the padded action dimension. All trees advance in lockstep, so each simulation is **one** batched
-``recurrent_inference`` call for every root of every task. A node's model-side state (its context
-window and K/V) lives in the inference cache under the node's flat slot id ``b * N + node`` plus its
-tree's offset: no hashing of latents.
+the padded action dimension (Sampled MuZero), or with ``continuous="gumbel"`` a Gumbel tree over K actions
+sampled from each node's policy: the planner draws them (seeded) when a node is expanded, the tree sees
+them as K discrete actions with uniform prior logits (the samples already follow the policy), and the root's
+policy target is Gumbel MuZero's completed-Q improved policy over the K samples. All trees advance in
+lockstep, so each simulation is **one** batched ``recurrent_inference`` call for every root of every task.
+A node's model-side state (its context window and K/V) lives in the inference cache under the node's flat
+slot id ``b * N + node`` plus its tree's offset: no hashing of latents.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -36,13 +39,20 @@ class PlanResult(NamedTuple):
     """[n] float64 value predicted at the root before search."""
 
 
+ContinuousSearch = Literal["sampled", "gumbel"]
+
+#: Pre-tanh samples are clamped to +-SAMPLE_CLAMP (as the C core's sampled mode does).
+SAMPLE_CLAMP = 4.0
+
+
 @dataclass
 class _Group:
     rows: np.ndarray  # which input rows belong to this tree
     tree: SearchTree
     offset: int  # first cache slot of this tree
-    sampled: bool
-    width: int  # A (discrete) or d (sampled)
+    sampled: bool  # a Sampled MuZero tree (the C core draws the actions)
+    width: int  # A (discrete) or d (continuous)
+    node_actions: np.ndarray | None = None  # Gumbel over samples: [tree slots, K, d] actions drawn per node
 
 
 class Planner:
@@ -50,28 +60,38 @@ class Planner:
 
     Args:
         model: the world model (used under ``torch.no_grad``).
-        search: search settings. ``mode`` applies to discrete tasks ("puct" or "gumbel"); continuous tasks
-            always use "sampled". ``discount`` is taken from each task's spec.
-        seed: seed of the trees' random streams.
+        search: search settings. ``mode`` applies to discrete tasks ("puct" or "gumbel"); ``discount`` is
+            taken from each task's spec; ``num_samples`` is K for continuous tasks.
+        seed: seed of the trees' random streams (and of the planner's action samples).
+        continuous: how continuous tasks search: ``"sampled"`` (Sampled MuZero) or ``"gumbel"`` (Gumbel
+            sequential halving over K policy samples per node; ``max_considered`` applies).
     """
 
-    def __init__(self, model: WorldModel, search: SearchConfig, *, seed: int = 0) -> None:
+    def __init__(self, model: WorldModel, search: SearchConfig, *, seed: int = 0,
+                 continuous: ContinuousSearch = "sampled") -> None:
+        if continuous not in ("sampled", "gumbel"):
+            raise ValueError(f"continuous must be 'sampled' or 'gumbel', got {continuous!r}")
         if search.mode == "sampled":
             search = replace(search, mode="puct")
-        self.model, self.search, self.seed = model, search, seed
+        self.model, self.search, self.seed, self.continuous = model, search, seed, continuous
+        self._sample_rng = np.random.default_rng([seed, 0x5A3])
         self._trees: dict[tuple, SearchTree] = {}
         self._cache: InferenceCache | None = None
         self._cache_slots = 0
         self._pending_rng: dict[str, np.ndarray] = {}
         self.P = model.action_width
 
-    def rng_states(self) -> dict[str, np.ndarray]:
-        """The random streams of every tree created so far (for checkpoints)."""
-        return {**self._pending_rng, **{repr(k): t.rng_state.copy() for k, t in self._trees.items()}}
+    def rng_states(self) -> dict[str, Any]:
+        """The random streams of every tree created so far, and the planner's sampler (for checkpoints)."""
+        return {**self._pending_rng, **{repr(k): t.rng_state.copy() for k, t in self._trees.items()},
+                "samples": self._sample_rng.bit_generator.state}
 
-    def load_rng_states(self, states: dict[str, np.ndarray]) -> None:
+    def load_rng_states(self, states: dict[str, Any]) -> None:
         """Restore tree streams (trees not created yet get theirs when they are)."""
-        self._pending_rng = dict(states)
+        states = dict(states)
+        if "samples" in states:
+            self._sample_rng.bit_generator.state = states.pop("samples")
+        self._pending_rng = states
         for k, t in self._trees.items():
             if repr(k) in states:
                 t.rng_state = states[repr(k)]
@@ -97,17 +117,30 @@ class Planner:
         keys: dict[tuple, list[int]] = {}
         for row, t in enumerate(task_ids):
             spec = specs[int(t)]
-            kind = "sampled" if not spec.is_discrete else self.search.mode
-            keys.setdefault((kind, float(spec.discount)), []).append(row)
+            kind = self.search.mode if spec.is_discrete else self.continuous
+            keys.setdefault((kind, spec.is_discrete, float(spec.discount)), []).append(row)
         groups, offset = [], 0
-        for (mode, discount), rows in keys.items():
+        for (mode, discrete, discount), rows in keys.items():
             rows_arr = np.asarray(rows, dtype=np.int64)
-            sizes = [specs[int(task_ids[r])].action_size for r in rows]
-            width = max(sizes)
-            tree = self._tree((mode, discount, width), len(rows))
-            groups.append(_Group(rows_arr, tree, offset, mode == "sampled", width))
+            width = max(specs[int(task_ids[r])].action_size for r in rows)
+            if discrete or mode == "sampled":
+                tree = self._tree((mode, discount, width), len(rows))
+                groups.append(_Group(rows_arr, tree, offset, not discrete, width))
+            else:  # Gumbel over K samples: a discrete Gumbel tree over sample indices
+                k = self.search.num_samples
+                tree = self._tree(("gumbel", discount, k), len(rows))
+                node_actions = np.zeros((len(rows) * tree.capacity, k, width), dtype=np.float32)
+                groups.append(_Group(rows_arr, tree, offset, False, width, node_actions))
             offset += len(rows) * tree.capacity
         return groups
+
+    def _draw(self, g: _Group, slots: np.ndarray, mu: np.ndarray, log_std: np.ndarray) -> None:
+        """Draw K actions tanh(clamp(N(mu, sigma))) for the nodes ``slots`` of a Gumbel-over-samples group."""
+        assert g.node_actions is not None
+        k = g.node_actions.shape[1]
+        noise = self._sample_rng.standard_normal((len(slots), k, g.width))
+        u = mu[:, None, : g.width] + np.exp(log_std[:, None, : g.width]) * noise
+        g.node_actions[slots] = np.tanh(np.clip(u, -SAMPLE_CLAMP, SAMPLE_CLAMP))
 
     def _cache_for(self, slots: int) -> InferenceCache:
         if self._cache is None or self._cache_slots < slots:
@@ -164,6 +197,10 @@ class Planner:
             if g.sampled:
                 g.tree.reset_sampled(values[span], mu=mu[span, : g.width], log_std=log_std[span, : g.width],
                                      noise=explore)
+            elif g.node_actions is not None:
+                roots = np.arange(len(g.rows), dtype=np.int64) * g.tree.capacity
+                self._draw(g, roots, mu[span], log_std[span])
+                g.tree.reset(values[span], np.zeros((len(g.rows), g.tree.num_actions)), noise=explore)
             else:
                 valid = np.arange(g.width)[None, :] < np.array(
                     [specs[int(task_ids[r])].num_actions for r in g.rows])[:, None]
@@ -187,6 +224,8 @@ class Planner:
             for g, s, span in zip(groups, sels, spans, strict=True):
                 if g.sampled:
                     act_buf[span, : g.width] = s.action_vec
+                elif g.node_actions is not None:
+                    act_buf[span, : g.width] = g.node_actions[s.parent_slot, s.action]
                 else:
                     act_buf[span, 0] = s.action
             out = model.recurrent_inference(cache, torch.from_numpy(parent).to(latents.device),
@@ -199,11 +238,15 @@ class Planner:
             log_std = None if out.log_std is None else out.log_std.double().cpu().numpy()
             more = sim + 1 < num_sims
             new_sels = []
-            for g, span in zip(groups, spans, strict=True):
+            for g, s, span in zip(groups, sels, spans, strict=True):
                 if g.sampled:
                     new_sels.append(g.tree.expand_and_backup_sampled(
                         reward[span], value[span], mu=mu[span, : g.width], log_std=log_std[span, : g.width],
                         select_next=more))
+                elif g.node_actions is not None:
+                    self._draw(g, s.node_slot.astype(np.int64), mu[span], log_std[span])
+                    new_sels.append(g.tree.expand_and_backup(
+                        reward[span], value[span], np.zeros((len(g.rows), g.tree.num_actions)), select_next=more))
                 else:
                     new_sels.append(g.tree.expand_and_backup(reward[span], value[span], logits[span, : g.width],
                                                              select_next=more))
@@ -230,6 +273,12 @@ class Planner:
                     actions[r, :d] = res.action_vec[i, :d]
                     policy[r] = res.policy[i].astype(np.float32)
                     sampled[r] = res.sampled_actions[i, :, :d].astype(np.float32)
+                elif g.node_actions is not None:
+                    d = spec.action_dim
+                    root = g.node_actions[i * g.tree.capacity]
+                    actions[r, :d] = root[res.action[i], :d]
+                    policy[r] = res.policy[i].astype(np.float32)
+                    sampled[r] = root[:, :d].copy()
                 else:
                     actions[r, 0] = res.action[i]
                     policy[r] = res.policy[i, : spec.num_actions].astype(np.float32)

@@ -14,6 +14,8 @@ TextEncoderKind = Literal["trainable", "minilm"]
 
 #: Group size of the SimNorm that follows every continuous action projection (UniZero's value).
 ACTION_SIMNORM_GROUP = 8
+#: Continuous action projections start U(+-ACTION_INIT_BOUND): SimNorm logits of std ~1.7 |a| at any embed_dim.
+ACTION_INIT_BOUND = 3.0
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

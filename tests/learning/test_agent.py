@@ -39,9 +39,11 @@ def test_masked_actions_are_never_selected():
             assert out.policy[row].sum() == pytest.approx(1.0)
 
 
-def test_mixed_discrete_and_continuous_roots_share_one_search():
+@pytest.mark.parametrize("continuous_search", ["sampled", "gumbel"])
+def test_mixed_discrete_and_continuous_roots_share_one_search(continuous_search):
     specs = [_masked_spec(), _cont_spec()]
-    agent = Agent(specs, preset("tiny", "scalezero", **{"search.num_simulations": 6}), num_envs=2, seed=0)
+    cfg = preset("tiny", "scalezero", continuous_search=continuous_search, **{"search.num_simulations": 6})
+    agent = Agent(specs, cfg, num_envs=2, seed=0)
     actor = agent.actor([0, 1, 1, 0], explore=True, seed=3)
     calls = []
     original = agent.model.recurrent_inference
@@ -62,6 +64,22 @@ def test_mixed_discrete_and_continuous_roots_share_one_search():
         assert out.sampled_actions[row].shape == (agent.config.search.num_samples, 2)
         # the chosen action is one of the root's sampled actions
         assert np.isclose(out.sampled_actions[row], a).all(axis=1).any()
+        assert out.policy[row].shape == (agent.config.search.num_samples,)
+        assert out.policy[row].sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_gumbel_over_samples_is_seeded_and_improves_on_the_prior():
+    """Gumbel search over K policy samples: same seed, same samples and targets; targets sharper than the prior."""
+    cfg = preset("tiny", continuous_search="gumbel", **{"search.num_simulations": 8, "search.num_samples": 6,
+                                                         "search.max_considered": 4})
+    agent = Agent([_cont_spec()], cfg, num_envs=1, seed=0)
+    obs = [np.full(4, v, np.float32) for v in (-1.0, 0.0, 0.5)]
+    outs = [agent.actor([0, 0, 0], explore=True, seed=7).act(obs) for _ in range(2)]
+    for a, b in zip(outs[0].sampled_actions, outs[1].sampled_actions, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.stack(outs[0].policy), np.stack(outs[1].policy))
+    policy = np.stack(outs[0].policy)
+    assert np.all(policy.max(1) > 1.0 / 6)  # the completed-Q policy is sharper than the uniform prior
 
 
 def test_bad_observations_raise_clear_errors():
@@ -107,6 +125,25 @@ def test_resume_continues_exactly(tmp_path):
     assert np.array_equal(a.env_steps, b.env_steps)
     for pa, pb in zip(a.agent.model.parameters(), b.agent.model.parameters(), strict=True):
         assert torch.equal(pa, pb)
+
+
+def test_resume_continues_exactly_with_gumbel_over_samples(tmp_path):
+    """The planner's action sampler is part of the checkpoint (continuous task, Gumbel search)."""
+    cfg = preset("tiny", continuous_search="gumbel", **{"search.num_simulations": 4, "search.num_samples": 4,
+                                                         "learner.batch_size": 8})
+    tcfg = TrainerConfig(num_envs=2, replay_ratio=0.5, learning_starts=30, eval_interval=0, eval_episodes=1)
+    straight = _Record()
+    a = MultiTaskTrainer([make_task("dmc/cartpole-balance")], config=cfg, trainer=tcfg, seed=0,
+                         callbacks=[straight], progress_bar=False)
+    a.train(40)
+    path = a.save(tmp_path / "ckpt.pt")
+    a.train(80)
+    resumed = _Record()
+    b = MultiTaskTrainer.load(path, callbacks=[resumed], progress_bar=False)
+    b.train(80)
+    assert len(resumed.losses) > 5
+    assert straight.losses[-len(resumed.losses):] == resumed.losses
+    np.testing.assert_array_equal(a.agent.replays[0].sampled, b.agent.replays[0].sampled)
 
 
 def test_same_seed_same_run(tmp_path):
