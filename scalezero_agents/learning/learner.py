@@ -13,6 +13,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -99,12 +100,33 @@ def make_optimizer(model: torch.nn.Module, config: LearnerConfig) -> torch.optim
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.adam_betas)
 
 
+class GradientSync(Protocol):
+    """Combines gradients across processes (set as :attr:`Learner.grad_sync` by distributed training).
+
+    Every process calls both methods once per update, in this order, with the same parameter list.
+    """
+
+    def shared_weight(self, local_rows: int) -> float:
+        """Weight of this process's share of terms computed over the whole batch (the MoE balance loss):
+        ``local_rows / rows over all processes``."""
+        ...
+
+    def reduce(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """Replace each local gradient by the **sum** over processes (``None`` where no process has one)."""
+        ...
+
+
 class Learner:
     """Owns the online model's optimiser and the EMA target model.
 
     Args:
         model: the online world model (trained in place).
         config: optimisation settings.
+
+    Attributes:
+        grad_sync: ``None`` (one process), or a :class:`GradientSync` that sums the gradients over processes
+            after the backward pass and before clipping (distributed training). With it, :meth:`update` also
+            accepts an empty batch list: the process then contributes no gradient but takes the same step.
     """
 
     def __init__(self, model: WorldModel, config: LearnerConfig) -> None:
@@ -115,6 +137,7 @@ class Learner:
         self.optimizer = make_optimizer(model, config)
         self.updates = 0
         self.scale = model.config.support_scale
+        self.grad_sync: GradientSync | None = None
 
     @property
     def device(self) -> torch.device:
@@ -174,11 +197,47 @@ class Learner:
         return targets
 
     def update(self, batches: Sequence[WindowBatch]) -> tuple[dict[str, float], list[np.ndarray]]:
-        """One gradient step on one batch per task. Returns (metrics, per-batch priorities |V - z| at step 0)."""
-        if not batches:
+        """One gradient step on one batch per task. Returns (metrics, per-batch priorities |V - z| at step 0).
+
+        The objective is the unweighted sum of the tasks' losses plus the MoE balance loss. With
+        :attr:`grad_sync` set, the gradients are summed over processes before clipping, so the step is the one a
+        single process would take on all processes' batches (the balance loss, computed per process, is
+        weighted by the process's share of the rows).
+        """
+        if not batches and self.grad_sync is None:
             raise ValueError("update needs at least one batch")
-        model, dev, cfg = self.model, self.device, self.config
+        model, cfg = self.model, self.config
         model.train()
+        share = 1.0
+        if self.grad_sync is not None:
+            share = self.grad_sync.shared_weight(sum(len(wb.obs) for wb in batches))
+        total: torch.Tensor | None = None
+        metrics: dict[str, float] = {}
+        priorities: list[np.ndarray] = []
+        aux_loss = 0.0
+        if batches:
+            total, aux, metrics, priorities = self._loss(batches, share)
+            aux_loss = float(aux.detach())
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        if total is not None:
+            total.backward()
+        if self.grad_sync is not None:
+            self.grad_sync.reduce([p for p in model.parameters() if p.requires_grad])
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self._ema()
+        self.updates += 1
+        metrics.update(loss=0.0 if total is None else float(total.detach()), grad_norm=float(grad_norm), lr=lr,
+                       aux_loss=aux_loss)
+        return metrics, priorities
+
+    def _loss(self, batches: Sequence[WindowBatch], aux_share: float = 1.0
+              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], list[np.ndarray]]:
+        """(total loss, MoE balance loss, per-task metrics, priorities) of one batch per task."""
+        model, dev, cfg = self.model, self.device, self.config
         z_targets = self._value_targets(batches, dev)
         latents, target_latents, actions, task_ids = [], [], [], []
         for wb in batches:
@@ -191,6 +250,8 @@ class Learner:
         out = model.forward_sequence(torch.cat(latents), torch.cat(actions), torch.cat(task_ids))
         mcfg = model.config
         total = out.aux_loss * cfg.balance_loss_weight if cfg.balance_loss_weight else out.aux_loss * 0.0
+        if aux_share != 1.0:
+            total = total * aux_share
         metrics: dict[str, float] = {}
         priorities: list[np.ndarray] = []
         row = 0
@@ -239,18 +300,7 @@ class Learner:
                 metrics[f"{name}/target_value"] = float(masked_mean(z, mask, torch.ones_like(isw)))
         if not torch.isfinite(total):
             raise FloatingPointError(f"non-finite loss at update {self.updates}: {metrics}")
-        lr = self._lr()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        self.optimizer.step()
-        self._ema()
-        self.updates += 1
-        metrics.update(loss=float(total.detach()), grad_norm=float(grad_norm), lr=lr,
-                       aux_loss=float(out.aux_loss.detach()))
-        return metrics, priorities
+        return total, out.aux_loss, metrics, priorities
 
     @torch.no_grad()
     def _ema(self) -> None:

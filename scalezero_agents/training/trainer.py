@@ -11,6 +11,10 @@ contexts, and, for each environment, the seed of its current episode and the act
 are replayed on load to restore the environment's state, and the state of callbacks that declare a
 ``state_key`` (Dynamic Parameter Scaling: its stage and adapters, restored before the weights). They are
 written atomically.
+
+A few protected hooks (``_local_tasks``, ``_after_collect``, ``_tasks_ready``, ``_update``,
+``_gather_eval``, ``is_main``) let :class:`scalezero_agents.distributed.DistributedTrainer` run one shard of
+the tasks per process; in one process they cover every task and change nothing.
 """
 
 from __future__ import annotations
@@ -171,7 +175,11 @@ class MultiTaskTrainer:
         self.agent = Agent(specs, config, num_envs=n_env, seed=seed)
         self.rng = np.random.default_rng(seed + 7919)
         self.active = np.ones(len(specs), dtype=bool)
-        self.slots = [_EnvSlot(t.factory("train"), i, e) for i, t in enumerate(self.tasks) for e in range(n_env)]
+        # the tasks this process collects, stores, trains and evaluates (all of them unless distributed), and
+        # whether it writes logs, history.json and checkpoints (distributed: rank 0 only)
+        self.local_tasks = tuple(self._local_tasks())
+        self.is_main = True
+        self.slots = [_EnvSlot(self.tasks[i].factory("train"), i, e) for i in self.local_tasks for e in range(n_env)]
         self.actor = self.agent.actor([s.task_id for s in self.slots], explore=True, seed=seed)
         self.env_steps = np.zeros(len(specs), dtype=np.int64)
         self.episodes = np.zeros(len(specs), dtype=np.int64)
@@ -198,6 +206,26 @@ class MultiTaskTrainer:
         """Stop collecting and training on a task (e.g. solved, for Dynamic Parameter Scaling)."""
         self.active[task_id] = False
 
+    # ------------------------------------------------------------------ hooks (distributed training)
+    def _local_tasks(self) -> list[int]:
+        """Task ids this process owns (called once by ``__init__``; every task in one process)."""
+        return list(range(len(self.tasks)))
+
+    def _after_collect(self) -> None:
+        """Called after every collection round (distributed: makes the step counters global)."""
+
+    def _tasks_ready(self, task_ids: np.ndarray) -> bool:
+        """Whether every task in ``task_ids`` has windows to sample."""
+        return all(self.agent.replays[i].num_ready() > 0 for i in task_ids)
+
+    def _update(self, task_ids: list[int]) -> dict[str, float]:
+        """One learner update on one batch from each task in ``task_ids``."""
+        return self.agent.update(task_ids)
+
+    def _gather_eval(self, results: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """This process's per-task evaluation results -> every task's (distributed: gathered from all ranks)."""
+        return results
+
     # ------------------------------------------------------------------ main loop
     def train(self, env_steps_per_task: int) -> list[dict[str, Any]]:
         """Collect and learn until every active task has ``env_steps_per_task`` environment steps.
@@ -218,6 +246,7 @@ class MultiTaskTrainer:
                 t0 = time.perf_counter()
                 before = int(self.env_steps.sum())
                 self._collect()
+                self._after_collect()
                 self._learn()
                 self.train_time += time.perf_counter() - t0
                 bar.update(int(self.env_steps.sum()) - before, self._status())
@@ -249,6 +278,8 @@ class MultiTaskTrainer:
     def _collect(self) -> None:
         rows = [i for i, s in enumerate(self.slots)
                 if self.active[s.task_id] and self.env_steps[s.task_id] < self.budget]
+        if not rows:  # distributed: this rank's tasks are done or stopped while others still collect
+            return
         progress = float(self.env_steps[self.active].min()) / self.budget if self.active.any() else 1.0
         out = self.actor.act([self.slots[i].obs for i in rows], rows,
                              temperature=self.config.collect_temperature(progress))
@@ -280,19 +311,20 @@ class MultiTaskTrainer:
         active = np.nonzero(self.active)[0]
         if int(self.env_steps[active].min()) < cfg.learning_starts:
             return
-        if not all(self.agent.replays[i].num_ready() > 0 for i in active):
+        if not self._tasks_ready(active):
             return
         # updates owed: replay_ratio per env step per collecting task, counted from learning_starts. Collecting
         # tasks step together (same num_envs), a stopped one freezes below them: the max is a collecting task's.
         steps = float(self.env_steps.max()) - cfg.learning_starts
         owed = math.floor(steps * cfg.replay_ratio) - self.updates
         for _ in range(max(owed, 0)):
-            metrics = self.agent.update([int(i) for i in active])
+            metrics = self._update([int(i) for i in active])
             for cb in self.callbacks:
                 cb.on_update(self, metrics)
             if cfg.reanalyze_interval and self.updates % cfg.reanalyze_interval == 0:
                 for t in active:
-                    self.agent.reanalyze(int(t), cfg.reanalyze_steps)
+                    if int(t) in self.local_tasks:
+                        self.agent.reanalyze(int(t), cfg.reanalyze_steps)
             if self.log_dir is not None and self.updates % cfg.log_interval == 0:
                 self._log({f"train/{k}": v for k, v in metrics.items()})
 
@@ -310,16 +342,18 @@ class MultiTaskTrainer:
         """Greedy evaluation of every task (``episodes`` in parallel per task); appends to ``history``."""
         n = episodes or self.trainer_config.eval_episodes
         t0 = time.perf_counter()
-        rows_task = [t for t in range(len(self.specs)) for _ in range(n)]
-        for t in range(len(self.specs)):
+        local = self.local_tasks
+        rows_task = [t for t in local for _ in range(n)]
+        for t in local:
             envs = self._eval_envs.setdefault(t, [])
             while len(envs) < n:
                 envs.append(self.tasks[t].factory("eval"))
-        envs = [self._eval_envs[t][k] for t in range(len(self.specs)) for k in range(n)]
+        envs = [self._eval_envs[t][k] for t in local for k in range(n)]
         actor = self.agent.actor(rows_task, explore=False, seed=self.seed + 1_000_003 * (self.num_evals + 1),
                                  num_simulations=num_simulations)
         base = (self.seed * 1_000 + self.num_evals) * 10_000
-        obs = [env.reset(seed=base + k)[0] for k, env in enumerate(envs)]
+        # episode k of task t starts from seed base + t * n + k, whichever process evaluates it
+        obs = [self._eval_envs[t][k].reset(seed=base + t * n + k)[0] for t in local for k in range(n)]
         returns = np.zeros(len(envs))
         lengths = np.zeros(len(envs), dtype=np.int64)
         live = list(range(len(envs)))
@@ -338,19 +372,23 @@ class MultiTaskTrainer:
         results: dict[str, dict[str, float]] = {}
         record: dict[str, Any] = {"env_steps": int(self.env_steps.max()), "updates": self.updates,
                                   "train_time": round(self.train_time, 2), "eval_time": 0.0, "tasks": {}}
-        for t, spec in enumerate(self.specs):
-            r = returns[t * n:(t + 1) * n]
+        for j, t in enumerate(local):
+            spec = self.specs[t]
+            r = returns[j * n:(j + 1) * n]
             res = {"mean": float(r.mean()), "std": float(r.std()), "min": float(r.min()), "max": float(r.max()),
-                   "length": float(lengths[t * n:(t + 1) * n].mean()), "env_steps": int(self.env_steps[t]),
+                   "length": float(lengths[j * n:(j + 1) * n].mean()), "env_steps": int(self.env_steps[t]),
                    "solved": bool(spec.is_solved(float(r.mean())))}
             if spec.has_score_normalisation:
                 res["normalized"] = spec.normalize(float(r.mean()))
             results[spec.name] = res
-            record["tasks"][spec.name] = res
-            self._log({f"eval/{spec.name}/return": res["mean"]}, step=int(self.env_steps[t]))
+        results = self._gather_eval(results)
+        for t, spec in enumerate(self.specs):
+            if spec.name in results:
+                record["tasks"][spec.name] = results[spec.name]
+                self._log({f"eval/{spec.name}/return": results[spec.name]["mean"]}, step=int(self.env_steps[t]))
         record["eval_time"] = round(time.perf_counter() - t0, 2)
         self.history.append(record)
-        if self.log_dir is not None:
+        if self.log_dir is not None and self.is_main:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             (self.log_dir / "history.json").write_text(json.dumps(self.history, indent=1))
         for cb in self.callbacks:
@@ -359,7 +397,7 @@ class MultiTaskTrainer:
 
     # ------------------------------------------------------------------ logging
     def _log(self, scalars: dict[str, float], step: int | None = None) -> None:
-        if self.log_dir is None:
+        if self.log_dir is None or not self.is_main:
             return
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
@@ -400,13 +438,19 @@ class MultiTaskTrainer:
         return out
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a full checkpoint atomically (a temporary file renamed into place)."""
+        """Write a full checkpoint atomically (a temporary file renamed into place).
+
+        Distributed: every rank must call it (the state is gathered); only the main process writes.
+        """
         path = Path(path)
+        full_state = self.state_dict()
+        if not self.is_main:
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         # registry-built factories (EnvFactory) pickle with their options (e.g. DMC action repeat), so load()
         # can rebuild the very same tasks; custom callables are stored as None and must be passed to load().
         factories = [t.factory if isinstance(t.factory, EnvFactory) else None for t in self.tasks]
-        state = {"state": self.state_dict(), "config": self.config, "trainer": asdict(self.trainer_config),
+        state = {"state": full_state, "config": self.config, "trainer": asdict(self.trainer_config),
                  "seed": self.seed, "tasks": [t.spec for t in self.tasks], "factories": factories}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
