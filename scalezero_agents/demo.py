@@ -2,12 +2,15 @@
 
 The default is the main job in miniature: one ScaleZero model (MoE, ``tiny`` preset) trained on the
 ``classic`` suite — CartPole and Acrobot (discrete) with DMC cartpole-balance and cartpole-swingup
-(continuous) at once — for a few thousand steps per task, then evaluated. ``--search`` shows the three
-search modes of the C core on problems with a known answer and its speed against the NumPy reference.
+(continuous) at once — for a few thousand steps per task, then evaluated. It runs ``scalezero train`` (a
+progress bar, then a summary table) and writes ``runs/demo/checkpoint.pt`` and ``runs/demo/summary.json``
+(an earlier demo run there is replaced). ``--search`` shows the three search modes of the C core on problems
+with a known answer and its speed against the NumPy reference.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -75,50 +78,59 @@ def speed_demo(console: Console, batch: int = 64, sims: int = 50, actions: int =
     console.print(f"C core speed-up: {rows['NumPy reference'] / rows['C core']:.0f}x (identical trees)")
 
 
-def training_demo(console: Console, steps: int, seed: int) -> None:
-    import torch
-    from scalezero_adapters import make_suite
-
-    from scalezero_agents.config import preset
-    from scalezero_agents.training import MultiTaskTrainer, TrainerConfig
-
-    torch.set_num_threads(1)
-    tasks = make_suite("classic")
-    trainer = MultiTaskTrainer(
-        tasks, config=preset("tiny", "scalezero"), seed=seed,
-        trainer=TrainerConfig(num_envs=4, learning_starts=500, eval_interval=0, eval_episodes=3))
-    console.print(f"Training one model on {len(tasks)} tasks for {steps} env steps each (tiny preset, MoE)...")
-    start = time.perf_counter()
-    history = trainer.train(steps)
-    elapsed = time.perf_counter() - start
-    table = Table(title=f"classic suite after {steps} steps per task ({trainer.updates} updates, {elapsed:.0f} s)")
-    for col in ("task", "actions", "random", "eval return (3 episodes)", "target"):
-        table.add_column(col, justify="right")
-    for spec in trainer.specs:
-        res = history[-1]["tasks"][spec.name]
-        kind = f"{spec.num_actions} discrete" if spec.is_discrete else f"{spec.action_dim}-d continuous"
-        table.add_row(spec.name, kind, f"{spec.random_score:.1f}", f"{res['mean']:.1f}", f"{spec.target_return:.0f}")
-    console.print(table)
-    console.print("Full runs: `python benchmarks/learning.py multi --suite classic` (see README).")
+DEMO_OUT = "runs/demo"
 
 
-def main(argv: list[str] | None = None) -> None:
+def demo_train_args(steps: int, seed: int, out: str) -> list[str]:
+    """The ``scalezero train`` arguments of the training demo (the classic suite, tiny preset, MoE)."""
+    return ["train", "--suite", "classic", "--preset", "tiny", "--variant", "scalezero", "--steps", str(steps),
+            "--seed", str(seed), "--out", out, "--overwrite", "--num-envs", "4", "--eval-interval", "0",
+            "--eval-episodes", "3", "--set", "trainer.learning_starts=500"]
+
+
+def training_demo(console: Console, steps: int, seed: int, out: str = DEMO_OUT) -> int:
+    """Train through the ``scalezero train`` code path; returns its exit status."""
+    from scalezero_agents.cli import main as cli_main
+
+    args = demo_train_args(steps, seed, out)
+    console.print(
+        f"One ScaleZero model (Mixture-of-Experts, tiny preset) learns 4 tasks at once for {steps:,} env steps "
+        "each:\nCartPole-v1 and Acrobot-v1 (discrete actions), DMC cartpole-balance and cartpole-swingup "
+        "(continuous).\nEvery action comes from a batched MCTS search over the learned world model. This is "
+        f"`scalezero {' '.join(args)}`;\nabout 5 minutes on one free CPU core, far too short to solve the tasks.",
+        markup=False, highlight=False)
+    code = cli_main(args)
+    if code == 0:
+        console.print(
+            f"\nNext:\n  scalezero eval {out} --episodes 10            # greedy returns per task (--video DIR)"
+            f"\n  scalezero train --out {out} --resume --steps {2 * steps}   # continue this run"
+            "\n  scalezero train --suite classic --preset small --steps 50000   # a real run"
+            "\n  python -m scalezero_agents.demo --search        # the search core's tour",
+            markup=False, highlight=False)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit status."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--search", action="store_true", help="the search-core tour instead of training")
     parser.add_argument("--steps", type=int, default=2_000, help="env steps per task (training demo)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=DEMO_OUT, help=f"output directory, replaced if it exists (default {DEMO_OUT})")
     args = parser.parse_args(argv)
-    console = Console()
+    from scalezero_agents.cli import make_console
+
+    console = make_console()
     if args.search:
         console.rule("scalezero-agents: search demo")
         bandit_demo(console)
         speed_demo(console)
-        return
+        return 0
     console.rule("scalezero-agents: multi-task training demo")
-    training_demo(console, args.steps, args.seed)
+    return training_demo(console, args.steps, args.seed, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
