@@ -16,9 +16,23 @@ Native trainer::
     trainer.train(env_steps_per_task=20_000)
     dps.controller.stage, dps.controller.solved, dps.controller.num_parameters()
 
+Stable-Baselines3 (:mod:`scalezero_agents.dps.sb3`) and Tianshou (:mod:`scalezero_agents.dps.tianshou`) glues
+over the same controller; both stop training solved tasks and save the stage and adapters with the model::
+
+    from scalezero_agents.dps.sb3 import SB3DPSCallback              # ScaleZero (SB3) callback
+    model.learn(200_000, callback=SB3DPSCallback(DPSConfig(), eval_freq=10_000))
+
+    from scalezero_agents.dps.tianshou import TianshouDPSHook         # ScaleZeroAlgorithm training_fn
+    algorithm.run_training(OffPolicyTrainerParams(..., training_fn=TianshouDPSHook(algorithm, tasks=tasks)))
+
+They are also importable from here (``SB3DPSCallback``, ``TianshouDPSHook``) on first access, so importing
+this package needs neither SB3 nor Tianshou.
+
 Any other loop drives :class:`DynamicParameterScaling` on an :class:`~scalezero_agents.agent.Agent`
 (``report_eval``, ``step``, ``state_dict`` / ``load_state_dict``).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from scalezero_agents.dps.callbacks import DPSCallback
 from scalezero_agents.dps.config import TARGET_GROUPS, DPSConfig
@@ -32,6 +46,10 @@ from scalezero_agents.dps.lora import (
     set_stage_trainable,
 )
 
+if TYPE_CHECKING:
+    from scalezero_agents.dps.sb3 import SB3DPSCallback
+    from scalezero_agents.dps.tianshou import TianshouDPSHook
+
 __all__ = [
     "SCALE_SPAN",
     "TARGET_GROUPS",
@@ -40,9 +58,23 @@ __all__ = [
     "DPSConfig",
     "DynamicParameterScaling",
     "ParamCount",
+    "SB3DPSCallback",
     "ScaledLoRAB",
+    "TianshouDPSHook",
     "add_adapter",
     "find_targets",
     "set_stage_trainable",
     "tasks_per_stage",
 ]
+
+
+_LAZY = {"SB3DPSCallback": "scalezero_agents.dps.sb3", "TianshouDPSHook": "scalezero_agents.dps.tianshou"}
+
+
+def __getattr__(name: str) -> Any:
+    """The SB3 / Tianshou glues, imported on first access (they need stable-baselines3 / tianshou)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -219,7 +219,7 @@ def adapter_parameters(root: nn.Module, name: str, targets: Sequence[str]) -> li
 
 def adapter_scales(root: nn.Module, name: str, targets: Sequence[str]) -> list[float]:
     """Adapter ``name``'s current scale ``s_j`` in each target layer."""
-    return [float(layer.lora_B[name].scale) for layer in _target_layers(root, targets)]
+    return [float(layer.lora_B[name].scale.detach()) for layer in _target_layers(root, targets)]
 
 
 def set_stage_trainable(root: nn.Module) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +13,19 @@ import torch
 from tianshou.algorithm.algorithm_base import Algorithm, OffPolicyAlgorithm, TrainingStats
 from tianshou.data import Batch, ReplayBuffer
 from tianshou.data.collector import BaseCollector
-from tianshou.utils.torch_utils import policy_within_training_step
+from tianshou.utils.torch_utils import policy_within_training_step, torch_train_mode
 
+from scalezero_agents.dps.config import DPSConfig
+from scalezero_agents.dps.controller import DynamicParameterScaling
 from scalezero_agents.integrations._tianshou_policy import ScaleZeroPolicy
 from scalezero_agents.integrations._tianshou_windows import window_batches
 from scalezero_agents.learning.replay import WindowBatch
+
+UpdateHook = Callable[["ScaleZeroAlgorithm", dict[str, float]], None]
+"""Called as ``hook(algorithm, metrics)`` right after every learner update."""
+
+_ACTIVE_SAMPLE_ROUNDS = 32
+"""Draws of ``sample_size`` indices an update makes, at most, to fill its batch with active tasks' steps."""
 
 
 @dataclass(kw_only=True)
@@ -51,7 +61,20 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
 
     The learner owns its optimiser (AdamW with its learning rate and schedule from ``config.learner``); it
     is registered with Tianshou only so that :meth:`state_dict` saves it: there is no ``OptimizerFactory`` and
-    no Tianshou LR scheduler to fight it. The EMA target model is a submodule, saved too.
+    no Tianshou LR scheduler to fight it, and param groups added later (DPS adapters) run at the learner's
+    rate. The EMA target model is a submodule, saved too.
+
+    **Stopped tasks** (:meth:`stop_task`, e.g. solved under Dynamic Parameter Scaling; ``task_active`` is a
+    saved buffer): updates sample only steps of active tasks (rejection sampling from the buffer's own
+    sampler, so prioritised sampling still applies among them). The Collector still steps, searches and
+    stores every env (Tianshou has no way to leave a sub-env out of a collect), so a stopped task's data keeps
+    arriving but is never trained on.
+
+    **Dynamic Parameter Scaling**: :meth:`enable_dps` attaches a controller (driven by
+    :class:`scalezero_agents.dps.tianshou.TianshouDPSHook`); :meth:`state_dict` holds its config and state as
+    plain data under ``"_dps"``, and :meth:`load_state_dict` re-creates the adapters and their optimiser groups
+    from it before loading the optimiser and the weights, so a fresh algorithm loads a DPS checkpoint.
+    Per-update hooks (:meth:`add_update_hook`) run right after every learner update.
 
     Args:
         policy: the policy whose agent is trained.
@@ -66,7 +89,61 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
         self.td_steps = agent.config.replay.td_steps
         self._optimizers.append(Algorithm.Optimizer(agent.learner.optimizer, agent.model))
         self.register_buffer("learner_updates", torch.zeros((), dtype=torch.long), persistent=True)
+        self.register_buffer("task_active", torch.ones(len(agent.specs), dtype=torch.bool), persistent=True)
         self._windows: list[tuple[np.ndarray, WindowBatch]] | None = None
+        self._dps: DynamicParameterScaling | None = None
+        self._update_hooks: list[UpdateHook] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the update hooks (they belong to a training run, e.g. a hook holding eval envs)."""
+        state = dict(super().__getstate__())
+        state["_update_hooks"] = []
+        return state
+
+    # ------------------------------------------------------------------ tasks, hooks, DPS
+    def stop_task(self, task_id: int) -> None:
+        """Stop training on task ``task_id`` for good (e.g. solved under DPS); see the class docstring."""
+        num_tasks = len(self.task_active)
+        if isinstance(task_id, bool) or not isinstance(task_id, int | np.integer) or not 0 <= task_id < num_tasks:
+            raise ValueError(f"task_id must be an int in [0, {num_tasks}), got {task_id!r}")
+        self.task_active[int(task_id)] = False
+
+    @property
+    def active_tasks(self) -> list[int]:
+        """Ids of the tasks still trained."""
+        return [int(t) for t in torch.nonzero(self.task_active).flatten().tolist()]
+
+    def add_update_hook(self, hook: UpdateHook) -> None:
+        """Call ``hook(algorithm, metrics)`` right after every learner update (not saved or pickled)."""
+        if not callable(hook):
+            raise ValueError(f"an update hook must be callable, got {hook!r}")
+        if hook not in self._update_hooks:
+            self._update_hooks.append(hook)
+
+    def remove_update_hook(self, hook: UpdateHook) -> None:
+        """Stop calling ``hook`` (no-op if it is not registered)."""
+        if hook in self._update_hooks:
+            self._update_hooks.remove(hook)
+
+    @property
+    def dps(self) -> DynamicParameterScaling | None:
+        """The Dynamic Parameter Scaling controller (``None`` until :meth:`enable_dps`)."""
+        return self._dps
+
+    def enable_dps(self, config: DPSConfig | None = None) -> DynamicParameterScaling:
+        """Attach a :class:`DynamicParameterScaling` controller to the policy's agent and return it.
+
+        Idempotent: an algorithm that already has one (e.g. restored by :meth:`load_state_dict`) returns it;
+        ``config`` must then be ``None`` or equal to its config.
+        """
+        if config is not None and not isinstance(config, DPSConfig):
+            raise ValueError(f"config must be a DPSConfig, got {type(config).__name__}")
+        if self._dps is not None:
+            if config is not None and config != self._dps.config:
+                raise ValueError(f"this algorithm already runs DPS with {self._dps.config}; got a different {config}")
+            return self._dps
+        self._dps = DynamicParameterScaling(self.policy.agent, config)
+        return self._dps
 
     def train(self, mode: bool = True) -> ScaleZeroAlgorithm:
         """Switch the online model's mode; the EMA target stays in eval mode."""
@@ -80,12 +157,58 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
                                        td_steps=self.td_steps, weights=weights)
         return batch
 
+    def update(self, buffer: ReplayBuffer, sample_size: int | None) -> TrainingStats:
+        """One learner update on a batch sampled from ``buffer``; with stopped tasks, only active tasks' steps."""
+        if buffer is None or bool(self.task_active.all()):
+            return super().update(buffer=buffer, sample_size=sample_size)
+        # Algorithm._update's orchestration, with the sample restricted to the active tasks
+        if not self.policy.is_within_training_step:
+            raise RuntimeError("update() must run inside a training step (tianshou's policy_within_training_step)")
+        start = time.time()
+        indices = self._active_indices(buffer, sample_size)
+        if indices.size == 0:  # every task stopped, or no stored step of an active task yet
+            stats: TrainingStats = ScaleZeroTrainingStats(
+                loss=0.0, latent_loss=0.0, reward_loss=0.0, value_loss=0.0, policy_loss=0.0, policy_entropy=0.0,
+                target_value=0.0, grad_norm=0.0, lr=float(self.learner.optimizer.param_groups[0]["lr"]),
+                num_tasks=0)
+        else:
+            batch = self._preprocess_batch(buffer[indices], buffer, indices)
+            with torch_train_mode(self):
+                stats = self._update_with_batch(batch)
+            self._postprocess_batch(batch, buffer, indices)
+        for scheduler in self.lr_schedulers:
+            scheduler.step()
+        stats.train_time = time.time() - start
+        return stats
+
+    def _active_indices(self, buffer: ReplayBuffer, sample_size: int | None) -> np.ndarray:
+        """Buffer indices of ``sample_size`` steps of active tasks (fewer if they are rare in the buffer)."""
+        active = self.task_active.cpu().numpy()
+        codec = self.policy.codec
+        if not sample_size:  # the whole buffer
+            index = buffer.sample_indices(sample_size)
+            return index[active[codec.task_ids(buffer.obs, index)]]
+        picked: list[np.ndarray] = []
+        have = 0
+        for _ in range(_ACTIVE_SAMPLE_ROUNDS):
+            index = buffer.sample_indices(sample_size)
+            if index.size == 0:
+                break
+            index = index[active[codec.task_ids(buffer.obs, index)]]
+            picked.append(index)
+            have += index.size
+            if have >= sample_size:
+                break
+        return np.concatenate(picked)[:sample_size] if picked else np.zeros(0, dtype=np.int64)
+
     def _update_with_batch(self, batch: Batch) -> ScaleZeroTrainingStats:
         if self._windows is None:
             raise RuntimeError("_update_with_batch needs _preprocess_batch first (use algorithm.update)")
         parts, self._windows = self._windows, None
         metrics, priorities = self.learner.update([wb for _, wb in parts])
         self.learner_updates.fill_(self.learner.updates)
+        for hook in list(self._update_hooks):
+            hook(self, metrics)
         new_weight = np.zeros(len(batch), dtype=np.float64)
         for (rows, _), pr in zip(parts, priorities, strict=True):
             new_weight[rows] = pr
@@ -103,9 +226,29 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
             target_value=mean("target_value"), grad_norm=float(metrics["grad_norm"]), lr=float(metrics["lr"]),
             num_tasks=len(names), _metrics=dict(metrics))
 
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
+        """Tianshou's state dict (weights, buffers, optimiser); with DPS, also ``"_dps"``: its config and
+        state (stage, counters, solved tasks, adapter specs) as plain data."""
+        state = super().state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+        if self._dps is not None:
+            state[prefix + "_dps"] = {"config": dataclasses.asdict(self._dps.config),
+                                      "state": self._dps.state_dict()}
+        return state
+
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
-        """Restore weights, target, optimiser state and the learner's update count (its LR schedule)."""
-        result = super().load_state_dict(dict(state_dict), strict=strict, assign=assign)
+        """Restore weights, target, optimiser state and the learner's update count (its LR schedule).
+
+        A DPS state (``"_dps"``) is restored first: the adapters and their optimiser groups are re-created
+        (:meth:`enable_dps` with the saved config, unless this algorithm already has an equal one), so the
+        optimiser and the weights load into the same structure.
+        """
+        state = dict(state_dict)
+        dps = state.pop("_dps", None)
+        if dps is not None:
+            self.enable_dps(DPSConfig(**dps["config"])).load_state_dict(dps["state"])
+        elif self._dps is not None and self._dps.stage > 0:
+            raise ValueError("this algorithm has DPS adapters but the state dict has no DPS state ('_dps')")
+        result = super().load_state_dict(state, strict=strict, assign=assign)
         self.learner.updates = int(self.learner_updates)
         return result
 

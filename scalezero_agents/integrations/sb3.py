@@ -19,15 +19,27 @@ The glue is thin; what it does, and where SB3's defaults would go wrong for a pl
 * **Learning** follows the native trainer's fixed replay ratio: after every vector step, the learner catches
   up to ``replay_ratio`` updates per env step per task, counted from ``learning_starts``.
 * **Learning rate**: the learner owns its optimiser and schedule (``learner.lr_schedule``); SB3's
-  ``_update_learning_rate``, which overwrites every param group, only logs it here.
+  ``_update_learning_rate``, which overwrites every param group, only logs it here, so param groups added
+  later (DPS adapters) run at the learner's rate too.
+* **Stopping a task** (:meth:`ScaleZero.stop_task`, e.g. solved under Dynamic Parameter Scaling): its steps
+  are no longer searched, stored or trained on. SB3's ``VecEnv`` steps every sub-env at every vector step, so
+  a sub-env running a stopped task keeps stepping, with uniformly random (legal) actions whose transitions are
+  discarded; ``task_env_steps`` counts the steps stored per task.
+* **Dynamic Parameter Scaling**: :meth:`ScaleZero.enable_dps` attaches a
+  :class:`~scalezero_agents.dps.DynamicParameterScaling` controller (driven by
+  :class:`scalezero_agents.dps.sb3.SB3DPSCallback`); ``save`` stores its stage, adapter specs and counters as
+  plain data, and ``load`` re-creates the adapters (and their optimiser groups) before it loads the weights.
+  Per-update hooks (:meth:`ScaleZero.add_update_hook`) run right after every learner update.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import pathlib
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -43,6 +55,8 @@ from stable_baselines3.common.vec_env import VecEnv
 from scalezero_agents.agent import Actor, Agent
 from scalezero_agents.config import AgentConfig
 from scalezero_agents.config import preset as make_preset
+from scalezero_agents.dps.config import DPSConfig
+from scalezero_agents.dps.controller import DynamicParameterScaling
 from scalezero_agents.integrations._sb3_buffer import ScaleZeroReplayBuffer
 from scalezero_agents.integrations._sb3_policy import (
     CnnPolicy,
@@ -65,6 +79,8 @@ __all__ = [
 ]
 
 SelfScaleZero = TypeVar("SelfScaleZero", bound="ScaleZero")
+UpdateHook = Callable[["ScaleZero", dict[str, float]], None]
+"""Called as ``hook(model, metrics)`` right after every learner update in :meth:`ScaleZero.train`."""
 
 class ScaleZero(OffPolicyAlgorithm):
     """ScaleZero / UniZero (MCTS over a transformer world model) as a Stable-Baselines3 algorithm.
@@ -155,7 +171,15 @@ class ScaleZero(OffPolicyAlgorithm):
         self._rings: np.ndarray | None = None
         self._update_base = 0
         self._actor: Actor | None = None
-        self._pending: tuple[np.ndarray, Any] | None = None
+        self._pending: tuple[np.ndarray, Any, np.ndarray] | None = None
+        self.task_active: np.ndarray | None = None
+        """[T] bool: the tasks still collected and trained (see :meth:`stop_task`)."""
+        self.task_env_steps: np.ndarray | None = None
+        """[T] int64: env steps stored per task (a stopped task's counter freezes)."""
+        self._dps_data: dict[str, Any] | None = None  # DPS config + state as plain data, written by save()
+        self._dps: DynamicParameterScaling | None = None
+        self._update_hooks: list[UpdateHook] = []
+        self._idle_rng = np.random.default_rng(0)
         if _init_setup_model:
             self._configure(config, learning_rate, buffer_size, batch_size, gamma)
             self._setup_model()
@@ -211,6 +235,16 @@ class ScaleZero(OffPolicyAlgorithm):
                                                    device=self.device, n_envs=self.n_envs)
         self._convert_train_freq()
         self._actor, self._pending = None, None
+        num_tasks = len(self.task_specs)
+        if self.task_active is None or len(self.task_active) != num_tasks:  # a new model, or a zip without them
+            self.task_active = np.ones(num_tasks, dtype=bool)
+        if self.task_env_steps is None or len(self.task_env_steps) != num_tasks:
+            self.task_env_steps = np.zeros(num_tasks, dtype=np.int64)
+        self._idle_rng = np.random.default_rng(self.agent_seed + 2)
+        self._dps = None
+        if self._dps_data is not None:  # load(): adapters and their optimiser groups before set_parameters
+            self._dps = DynamicParameterScaling(self.agent, DPSConfig(**self._dps_data["config"]))
+            self._dps.load_state_dict(self._dps_data["state"])
 
     def _rings_for(self, env: VecEnv) -> np.ndarray:
         """``[n_envs, T]`` replay ring of each (sub-env, task) pair (-1: the sub-env never runs the task).
@@ -255,6 +289,64 @@ class ScaleZero(OffPolicyAlgorithm):
         """The collection actor (``None`` before the first ``learn``)."""
         return self._actor
 
+    # ------------------------------------------------------------------ tasks, hooks, DPS
+    def stop_task(self, task_id: int) -> None:
+        """Stop collecting and training task ``task_id`` for good (e.g. solved under DPS).
+
+        Its running episodes are closed as truncated at their last stored step; from now on its steps are not
+        searched (random legal actions keep its sub-envs going, since SB3 steps every sub-env), not stored and
+        not trained on. ``task_active`` and ``task_env_steps`` are saved with the model.
+        """
+        assert self.task_active is not None
+        if isinstance(task_id, bool) or not isinstance(task_id, int | np.integer) \
+                or not 0 <= task_id < len(self.task_specs):
+            raise ValueError(f"task_id must be an int in [0, {len(self.task_specs)}), got {task_id!r}")
+        if not self.task_active[task_id]:
+            return
+        self.task_active[task_id] = False
+        replay = self.agent.replays[int(task_id)]
+        for ring in range(replay.num_envs):
+            replay.truncate_running(ring)
+
+    @property
+    def active_tasks(self) -> list[int]:
+        """Ids of the tasks still collected and trained."""
+        assert self.task_active is not None
+        return [int(t) for t in np.nonzero(self.task_active)[0]]
+
+    def add_update_hook(self, hook: UpdateHook) -> None:
+        """Call ``hook(model, metrics)`` right after every learner update (not saved with the model)."""
+        if not callable(hook):
+            raise ValueError(f"an update hook must be callable, got {hook!r}")
+        if hook not in self._update_hooks:
+            self._update_hooks.append(hook)
+
+    def remove_update_hook(self, hook: UpdateHook) -> None:
+        """Stop calling ``hook`` (no-op if it is not registered)."""
+        if hook in self._update_hooks:
+            self._update_hooks.remove(hook)
+
+    @property
+    def dps(self) -> DynamicParameterScaling | None:
+        """The Dynamic Parameter Scaling controller (``None`` until :meth:`enable_dps`)."""
+        return self._dps
+
+    def enable_dps(self, config: DPSConfig | None = None) -> DynamicParameterScaling:
+        """Attach a :class:`DynamicParameterScaling` controller to this model's agent and return it.
+
+        Idempotent: a model that already has one (e.g. restored by ``load``) returns it; ``config`` must then
+        be ``None`` or equal to its config. The controller's state is saved by :meth:`save`; stepping it and
+        reporting evaluations is the job of :class:`scalezero_agents.dps.sb3.SB3DPSCallback`.
+        """
+        if config is not None and not isinstance(config, DPSConfig):
+            raise ValueError(f"config must be a DPSConfig, got {type(config).__name__}")
+        if self._dps is not None:
+            if config is not None and config != self._dps.config:
+                raise ValueError(f"this model already runs DPS with {self._dps.config}; got a different {config}")
+            return self._dps
+        self._dps = DynamicParameterScaling(self.agent, config)
+        return self._dps
+
     # ------------------------------------------------------------------ collection
     def _setup_learn(self, total_timesteps: int, callback: MaybeCallback = None, reset_num_timesteps: bool = True,
                      tb_log_name: str = "ScaleZero", progress_bar: bool = False) -> tuple[int, Any]:
@@ -278,28 +370,53 @@ class ScaleZero(OffPolicyAlgorithm):
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None,
                        n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Search in every sub-env at the collection temperature (no random warm-up)."""
-        assert self._actor is not None and self._last_obs is not None
+        """Search in every sub-env of an active task at the collection temperature (no random warm-up); a
+        sub-env of a stopped task gets a uniformly random legal action (its step is not stored)."""
+        assert self._actor is not None and self._last_obs is not None and self.task_active is not None
         task_ids, natives = self.policy.task_views(self._last_obs)
         rows = np.arange(len(task_ids)) * len(self.task_specs) + task_ids
         assert self.agent_config is not None
         temperature = self.agent_config.collect_temperature(1.0 - self._current_progress_remaining)
-        out = self._actor.act(natives, rows, temperature=temperature)
-        self._pending = (task_ids, out)  # now: an EvalCallback's predict runs before _store_transition
-        actions = self.policy.env_actions(task_ids, out.actions)
+        live = np.nonzero(self.task_active[task_ids])[0]
+        native_actions: list[Any] = [None] * len(task_ids)
+        out = None
+        if live.size:
+            out = self._actor.act([natives[i] for i in live], rows[live], temperature=temperature)
+            for k, i in enumerate(live.tolist()):
+                native_actions[i] = out.actions[k]
+        for i in np.nonzero(~self.task_active[task_ids])[0].tolist():
+            native_actions[i] = self._idle_action(int(task_ids[i]), natives[i])
+        self._pending = (task_ids, out, live)  # now: an EvalCallback's predict runs before _store_transition
+        actions = self.policy.env_actions(task_ids, native_actions)
         return actions, actions
+
+    def _idle_action(self, task_id: int, native_obs: Any) -> Any:
+        """A uniformly random legal native action of task ``task_id`` (for sub-envs of stopped tasks)."""
+        spec, rng = self.task_specs[task_id], self._idle_rng
+        if not spec.is_discrete:
+            return rng.uniform(-1.0, 1.0, spec.action_dim).astype(np.float32)
+        _, legal = self.agent.prepare_obs(task_id, native_obs)
+        if legal is not None and legal.any():
+            return int(rng.choice(np.nonzero(legal)[0]))
+        return int(rng.integers(spec.num_actions))
 
     def _store_transition(self, replay_buffer: Any, buffer_action: np.ndarray, new_obs: Any, reward: np.ndarray,
                           dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
         """Store each sub-env's step with its search statistics; close finished episodes with their real last
         observation (terminal unless ``TimeLimit.truncated``)."""
         assert self._pending is not None and self._actor is not None and self._rings is not None
-        task_ids, out = self._pending
+        assert self.task_active is not None and self.task_env_steps is not None
+        task_ids, out, live = self._pending
         self._pending = None
+        position = {i: k for k, i in enumerate(live.tolist())}
         num_tasks, ended = len(self.task_specs), []
         for i, t in enumerate(task_ids.tolist()):
+            k = position.get(i)
+            if k is None or not self.task_active[t]:  # a stopped task (stop_task closed its episodes)
+                continue
             ring = int(self._rings[i, t])
-            self.agent.observe(t, ring, out, i, float(reward[i]))
+            self.agent.observe(t, ring, out, k, float(reward[i]))
+            self.task_env_steps[t] += 1
             if dones[i]:
                 final = infos[i].get("terminal_observation")
                 if final is None:
@@ -319,22 +436,36 @@ class ScaleZero(OffPolicyAlgorithm):
         learner = self.agent.learner
         steps_per_task = (self.num_timesteps - self.learning_starts) / len(self.task_specs)
         owed = math.floor(steps_per_task * self.replay_ratio) - (learner.updates - self._update_base)
-        if owed <= 0 or not self.agent.ready():
+        if owed <= 0 or not self._ready(self.active_tasks):
             return
         self.policy.set_training_mode(True)
         sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        done = 0
         for _ in range(owed):
-            metrics = self.agent.update()
+            active = self.active_tasks  # a hook may stop tasks
+            if not self._ready(active):
+                break
+            metrics = self.agent.update(active)
+            done += 1
+            for hook in list(self._update_hooks):
+                hook(self, metrics)
             for key, value in metrics.items():
                 sums[key] += value
+                counts[key] += 1
             if self.reanalyze_interval and learner.updates % self.reanalyze_interval == 0:
-                for task in range(len(self.task_specs)):
+                for task in active:
                     self.agent.reanalyze(task, self.reanalyze_steps)
         self.policy.set_training_mode(False)
-        self._n_updates += owed
+        self._n_updates += done
         for key, total in sums.items():
-            self.logger.record(f"train/{key}", total / owed)
+            self.logger.record(f"train/{key}", total / counts[key])
         self.logger.record("train/n_updates", learner.updates, exclude="tensorboard")
+
+    def _ready(self, tasks: Iterable[int]) -> bool:
+        """Whether there is at least one task to train and every one of ``tasks`` has windows to sample."""
+        tasks = list(tasks)
+        return bool(tasks) and all(self.agent.replays[t].num_ready() > 0 for t in tasks)
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         """Log the learner's learning rate; never overwrite it (SB3 would set every param group to one value)."""
@@ -350,7 +481,15 @@ class ScaleZero(OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------ persistence
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_actor", "_pending"]
+        return [*super()._excluded_save_params(), "_actor", "_pending", "_dps", "_update_hooks", "_idle_rng"]
+
+    def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude: Iterable[str] | None = None,
+             include: Iterable[str] | None = None) -> None:
+        """Save the model as SB3's zip; with DPS, its config, stage, counters, solved tasks and adapter specs go
+        into the zip's data as plain values, so :meth:`load` re-creates the adapters before the weights."""
+        self._dps_data = None if self._dps is None else {
+            "config": dataclasses.asdict(self._dps.config), "state": self._dps.state_dict()}
+        super().save(path, exclude=exclude, include=include)
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -33,6 +33,12 @@ Several tasks: one ``DummyVectorEnv(multitask_env_fns(tasks))`` of ``MultiTaskEn
 with ``task_id``); each row is routed to its task, each update trains on one window batch per task present
 (use ``batch_size = T * config.learner.batch_size`` to match the native trainer's per-task batches).
 
+Dynamic Parameter Scaling: pass :class:`scalezero_agents.dps.tianshou.TianshouDPSHook` as ``training_fn``
+(it chains another one, e.g. the ``TemperatureSchedule``); it evaluates each task, stops training solved ones
+(``ScaleZeroAlgorithm.stop_task``: updates then sample only active tasks' steps) and grows the model right
+after the update that ends a stage. ``algorithm.state_dict()`` holds the DPS state as plain data and
+``load_state_dict`` re-creates the adapters before the weights, so a fresh algorithm loads a DPS checkpoint.
+
 High-level API: :class:`ScaleZeroAlgorithmFactory` (plain tianshou) and ``ScaleZeroExperimentBuilder``
 (imported on first access; needs ``tianshou[eval]``).
 
