@@ -1,12 +1,16 @@
 """Learning benchmark: evaluation return vs environment steps and wall-clock, single- and multi-task.
 
     python benchmarks/learning.py single --task gym/CartPole-v1 --seeds 0 1 2 --steps 50000
-    python benchmarks/learning.py multi --suite classic --steps 50000
+    python benchmarks/learning.py multi --suite classic --steps 50000 [--dps]
     python benchmarks/learning.py plot
 
 Each run writes ``<out>/<name>.json`` (config, evaluation history, first env step / wall time at which
 each threshold was reached, env steps/s and updates/s); ``plot`` draws every run found in ``<out>``
 into ``<out>/curves.png``. Thresholds default to each task's target return (plus 195 for CartPole).
+The records follow ``benchmarks/report.py``'s run-record schema (``method``, ``config``, package
+``versions``, per-task ``curves``), so ``benchmarks/suite.py`` reuses :func:`run_scalezero` for the
+ScaleZero side of the baseline comparisons. ``--dps`` adds Dynamic Parameter Scaling (``--dps-set
+KEY=VALUE`` sets ``DPSConfig`` fields).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +39,46 @@ def _first_reach(history: list[dict[str, Any]], task: str, threshold: float) -> 
     return None
 
 
-def run(name: str, tasks: list[Any], args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    import torch
+def run_scalezero(name: str, tasks: list[Any], *, seed: int, steps: int, out_dir: str | Path, preset: str = "small",
+                  variant: str | None = None, overrides: dict[str, Any] | None = None, trainer_config: Any = None,
+                  callbacks: Sequence[Any] = (), stop_when_solved: bool = False, threads: int = 1,
+                  progress: bool = False, tensorboard: bool = False, method: str | None = None,
+                  benchmark: str | None = None, checkpoint: str | Path | None = None,
+                  extra_config: dict[str, Any] | None = None, label: str | None = None) -> dict[str, Any]:
+    """Train ScaleZero / UniZero with the native trainer and write ``<out_dir>/<name>.json``.
 
-    from scalezero_agents.config import preset
+    The record follows ``benchmarks/report.py``'s run-record schema (``method``, ``config``, ``versions``,
+    ``curves``, ...) and keeps this script's own fields (``history``, ``reached``, throughput).
+
+    Args:
+        name: run name (file name).
+        tasks: ``scalezero_adapters`` tasks (one: single-task run; several: one multi-task model).
+        seed: seeds the trainer (model, replay, envs, searches, evaluations).
+        steps: env steps per task.
+        out_dir: where the record goes.
+        preset, variant, overrides: the agent configuration (``scalezero_agents.config.preset``); variant
+            defaults to ``scalezero`` for several tasks, else ``unizero``.
+        trainer_config: a ``TrainerConfig`` (default: ``TrainerConfig()``).
+        callbacks: extra trainer callbacks (e.g. ``DPSCallback``).
+        stop_when_solved: stop collecting on a task once its evaluation reaches its target return.
+        method: the method name in reports (default: the variant).
+        checkpoint: save the trained trainer there (``MultiTaskTrainer.save``).
+        extra_config: more settings to record under ``config`` (e.g. the DPS settings).
+        label: prefix of the progress lines (default: ``name``).
+    """
+    import torch
+    from report import curves_from_history, package_versions, write_run
+
+    from scalezero_agents.config import preset as make_preset
     from scalezero_agents.training import Callback, MultiTaskTrainer, TrainerConfig
 
-    torch.set_num_threads(args.threads)
-    variant = args.variant or ("scalezero" if len(tasks) > 1 else "unizero")
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    config = preset(args.preset, variant, **{k: _parse(v) for k, v in overrides.items()})
-    tcfg = TrainerConfig(num_envs=args.num_envs, replay_ratio=args.replay_ratio, learning_starts=args.learning_starts,
-                         eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
-    stop_when_solved = args.stop_when_solved
-    out_dir = Path(args.out)
+    torch.set_num_threads(threads)
+    variant = variant or ("scalezero" if len(tasks) > 1 else "unizero")
+    overrides = dict(overrides or {})
+    config = make_preset(preset, variant, **overrides)
+    tcfg = trainer_config or TrainerConfig()
+    out_dir = Path(out_dir)
+    label = label or name
 
     class Stop(Callback):
         def on_eval(self, trainer, results):
@@ -56,33 +87,59 @@ def run(name: str, tasks: list[Any], args: argparse.Namespace, seed: int) -> dic
                     if results[spec.name]["solved"]:
                         trainer.stop_task(t)
             line = " ".join(f"{n.split('/')[-1]}={r['mean']:.1f}" for n, r in results.items())
-            print(f"[{name}] steps={int(trainer.env_steps.max())} upd={trainer.updates} "
+            print(f"[{label}] steps={int(trainer.env_steps.max())} upd={trainer.updates} "
                   f"t={trainer.train_time:.0f}s {line}", flush=True)
 
-    trainer = MultiTaskTrainer(tasks, config=config, trainer=tcfg, seed=seed, callbacks=[Stop()],
-                               progress_bar=args.progress, log_dir=out_dir / "tb" / name if args.tensorboard else None)
+    trainer = MultiTaskTrainer(tasks, config=config, trainer=tcfg, seed=seed, callbacks=[*callbacks, Stop()],
+                               progress_bar=progress, log_dir=out_dir / "tb" / name if tensorboard else None)
     t0 = time.perf_counter()
-    history = trainer.train(args.steps)
+    history = trainer.train(steps)
     wall = time.perf_counter() - t0
     steps_total = int(trainer.env_steps.sum())
     record: dict[str, Any] = {
-        "name": name, "seed": seed, "preset": args.preset, "variant": variant, "overrides": overrides,
-        "tasks": [t.spec.name for t in tasks], "budget_per_task": args.steps,
-        "trainer": dataclasses.asdict(tcfg), "wall_time": wall, "train_time": trainer.train_time,
+        "schema": 1, "name": name, "method": method or variant, "benchmark": benchmark, "seed": seed,
+        "preset": preset, "variant": variant, "overrides": overrides,
+        "tasks": [t.spec.name for t in tasks], "budget_per_task": steps,
+        "protocol": {"eval_interval": tcfg.eval_interval, "eval_episodes": tcfg.eval_episodes, "deterministic": True},
+        "config": {"agent": dataclasses.asdict(config), **(extra_config or {})},
+        "trainer": dataclasses.asdict(tcfg), "versions": package_versions(),
+        "wall_time": wall, "train_time": trainer.train_time,
         "env_steps": {s.name: int(n) for s, n in zip(trainer.specs, trainer.env_steps, strict=True)},
         "updates": trainer.updates,
         "env_steps_per_s": steps_total / max(trainer.train_time, 1e-9),
         "updates_per_s": trainer.updates / max(trainer.train_time, 1e-9),
-        "history": history, "reached": {},
+        "curves": curves_from_history(history), "history": history, "reached": {},
+        # e.g. DPS: its final stage, the tasks it declared solved and the adapters it added
+        "callback_states": {cb.state_key: cb.state_dict(trainer) for cb in callbacks if cb.state_key},
     }
     for spec in trainer.specs:
         thresholds = EXTRA_THRESHOLDS.get(spec.name, []) + ([spec.target_return] if spec.target_return else [])
         record["reached"][spec.name] = {str(th): _first_reach(history, spec.name, th) for th in thresholds}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1))
+    if checkpoint is not None:
+        record["checkpoint"] = str(trainer.save(checkpoint))
+    write_run(record, out_dir)
     print(json.dumps({k: record[k] for k in ("name", "reached", "env_steps_per_s", "updates_per_s", "wall_time")},
                      indent=1), flush=True)
     return record
+
+
+def run(name: str, tasks: list[Any], args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One run from this script's command-line arguments (see :func:`run_scalezero`)."""
+    from scalezero_agents.training import TrainerConfig
+
+    tcfg = TrainerConfig(num_envs=args.num_envs, replay_ratio=args.replay_ratio, learning_starts=args.learning_starts,
+                         eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
+    callbacks, extra, method = [], {}, None
+    if args.dps:
+        from scalezero_agents.dps import DPSCallback, DPSConfig
+
+        dps = DPSConfig(**{k: _parse(v) for k, v in (kv.split("=", 1) for kv in args.dps_set)})
+        callbacks, extra, method = [DPSCallback(dps)], {"dps": dataclasses.asdict(dps)}, "scalezero-dps"
+    overrides = {k: _parse(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    return run_scalezero(name, tasks, seed=seed, steps=args.steps, out_dir=args.out, preset=args.preset,
+                         variant=args.variant, overrides=overrides, trainer_config=tcfg, callbacks=callbacks,
+                         stop_when_solved=args.stop_when_solved, threads=args.threads, progress=args.progress,
+                         tensorboard=args.tensorboard, method=method, extra_config=extra)
 
 
 def _parse(value: str) -> Any:
@@ -142,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-starts", type=int, default=1_000)
     parser.add_argument("--eval-interval", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--dps", action="store_true", help="multi-task + Dynamic Parameter Scaling (DPSCallback)")
+    parser.add_argument("--dps-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="DPSConfig field, e.g. min_stage0_updates=500")
     parser.add_argument("--stop-when-solved", action="store_true", help="stop collecting on solved tasks")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--progress", action="store_true")
@@ -165,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 slug = name.replace("/", "_")
                 run(f"st_{slug}_s{seed}{args.tag}", [make_task(name, **suite_options.get(name, {}))], args, seed)
         else:
-            run(f"mt_{args.suite}_s{seed}{args.tag}", make_suite(args.suite), args, seed)
+            run(f"mt{'-dps' if args.dps else ''}_{args.suite}_s{seed}{args.tag}", make_suite(args.suite), args, seed)
     print(plot(out))
     return 0
 
