@@ -208,13 +208,22 @@ class GradientAllReduce:
         self.global_rows: int | None = None
         """Rows of the next update over all ranks, when the caller knows them (saves one collective); used
         once, then reset."""
+        self._total_rows = 0
+        """Rows of the current update over all ranks (set by :meth:`shared_weight`)."""
 
     def shared_weight(self, local_rows: int) -> float:
         total, self.global_rows = self.global_rows, None
         if total is None:
             t = torch.tensor([float(local_rows)], dtype=torch.float64)
             total = int(self.comm.all_reduce_cpu_(t, "batch-size sum").item())
+        self._total_rows = total
         return local_rows / total if total > 0 else 0.0
+
+    @torch.no_grad()
+    def row_average(self, local: torch.Tensor, local_rows: int) -> torch.Tensor:
+        total = local * float(local_rows)
+        self.comm.all_reduce_(total, "expert-load sum")
+        return total / self._total_rows if self._total_rows > 0 else total
 
     @torch.no_grad()
     def reduce(self, params: Sequence[torch.nn.Parameter]) -> None:

@@ -11,8 +11,8 @@ the tasks (:func:`~scalezero_agents.distributed.sharding.shard_tasks`). Per loop
    **summed** over ranks (:class:`~scalezero_agents.distributed.comm.GradientAllReduce`), then clipped and
    stepped identically everywhere, so the replicas stay bit-identical. The objective is therefore the sum of
    every task's loss, whatever the world size: a 2-rank run optimises what a 1-rank run does. (The reference
-   averages over ranks, weighting each task by 1 / world size.) The MoE balance loss is computed on each
-   rank's own tokens and weighted by the rank's share of the rows;
+   averages over ranks, weighting each task by 1 / world size.) The MoE balance loss is the global batch's
+   too: expert loads are averaged over ranks, and each rank adds its rows' share of the loss;
 4. evaluation: each rank evaluates its tasks; results are gathered so every rank (and every callback) sees
    all tasks; only rank 0 writes TensorBoard scalars, ``history.json`` and checkpoints.
 
@@ -160,15 +160,15 @@ class DistributedTrainer(MultiTaskTrainer):
         return self._merge_metrics(metrics)
 
     def _merge_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Every task's metrics (from its owner); ``loss`` summed over ranks, ``aux_loss`` averaged."""
+        """Every task's metrics (from its owner); ``loss`` and ``aux_loss`` summed over ranks (each rank reports
+        its share, so the sums are the global batch's)."""
         parts = self.comm.all_gather_object(metrics, "metrics gather")
         merged: dict[str, float] = {}
         for t, spec in enumerate(self.specs):
             prefix = f"{spec.name}/"
             merged.update((k, v) for k, v in parts[self.owner[t]].items() if k.startswith(prefix))
-        with_batches = [p for p in parts if any("/" in k for k in p)] or parts
         merged.update(loss=float(sum(p["loss"] for p in parts)), grad_norm=metrics["grad_norm"], lr=metrics["lr"],
-                      aux_loss=float(np.mean([p["aux_loss"] for p in with_batches])))
+                      aux_loss=float(sum(p["aux_loss"] for p in parts)))
         for k, v in metrics.items():  # anything else a future learner reports, from this rank
             merged.setdefault(k, v)
         return merged

@@ -111,6 +111,12 @@ class GradientSync(Protocol):
         ``local_rows / rows over all processes``."""
         ...
 
+    def row_average(self, local: torch.Tensor, local_rows: int) -> torch.Tensor:
+        """``sum_p rows_p * local_p / sum_p rows_p`` over processes (the global batch's MoE expert load).
+        Called after :meth:`shared_weight` in the same update, by every process (``local`` is zeros on a
+        process without batches)."""
+        ...
+
     def reduce(self, params: Sequence[torch.nn.Parameter]) -> None:
         """Replace each local gradient by the **sum** over processes (``None`` where no process has one)."""
         ...
@@ -199,25 +205,32 @@ class Learner:
     def update(self, batches: Sequence[WindowBatch]) -> tuple[dict[str, float], list[np.ndarray]]:
         """One gradient step on one batch per task. Returns (metrics, per-batch priorities |V - z| at step 0).
 
-        The objective is the unweighted sum of the tasks' losses plus the MoE balance loss. With
-        :attr:`grad_sync` set, the gradients are summed over processes before clipping, so the step is the one a
-        single process would take on all processes' batches (the balance loss, computed per process, is
-        weighted by the process's share of the rows).
+        The objective is the unweighted sum of the tasks' losses plus the MoE balance loss of the whole batch.
+        With :attr:`grad_sync` set, the gradients are summed over processes before clipping, so the step is the
+        one a single process would take on all processes' batches. The balance loss
+        ``E * sum_e f_e * P_e`` is exact too: the expert loads ``f`` are averaged over processes (weighted by
+        rows), and each process contributes ``E * sum_e f_e * P_e^local`` times its share of the rows, which
+        sums over processes to the global batch's loss and gradient. ``metrics["aux_loss"]`` is this process's
+        contribution (the whole loss in one process).
         """
         if not batches and self.grad_sync is None:
             raise ValueError("update needs at least one batch")
         model, cfg = self.model, self.config
         model.train()
-        share = 1.0
-        if self.grad_sync is not None:
-            share = self.grad_sync.shared_weight(sum(len(wb.obs) for wb in batches))
+        rows = sum(len(wb.obs) for wb in batches)
+        share = 1.0 if self.grad_sync is None else self.grad_sync.shared_weight(rows)
         total: torch.Tensor | None = None
         metrics: dict[str, float] = {}
         priorities: list[np.ndarray] = []
-        aux_loss = 0.0
+        load = prob = None
         if batches:
-            total, aux, metrics, priorities = self._loss(batches, share)
+            total, load, prob, metrics, priorities = self._loss(batches)
+        aux = self._balance_loss(load, prob, rows, share)
+        aux_loss = 0.0
+        if aux is not None:
             aux_loss = float(aux.detach())
+            weighted = aux * cfg.balance_loss_weight  # * 0.0 still connects the router (a zero, not a None, grad)
+            total = weighted if total is None else total + weighted
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -234,9 +247,28 @@ class Learner:
                        aux_loss=aux_loss)
         return metrics, priorities
 
-    def _loss(self, batches: Sequence[WindowBatch], aux_share: float = 1.0
-              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], list[np.ndarray]]:
-        """(total loss, MoE balance loss, per-task metrics, priorities) of one batch per task."""
+    def _balance_loss(self, load: torch.Tensor | None, prob: torch.Tensor | None, rows: int, share: float
+                      ) -> torch.Tensor | None:
+        """This process's term of the MoE balance loss (``None`` without a trained router or without batches).
+
+        ``load``/``prob``: ``[L, E]`` expert load and mean router probability of the local batch. With
+        :attr:`grad_sync` every process joins the load average, batches or not.
+        """
+        mcfg = self.model.config
+        if mcfg.ffn != "moe" or mcfg.router != "trained":
+            return None
+        if self.grad_sync is not None:
+            local = (load.detach() if load is not None else
+                     torch.zeros(mcfg.num_layers, mcfg.num_experts, device=self.device))
+            load = self.grad_sync.row_average(local, rows)
+        if prob is None or load is None:
+            return None
+        return mcfg.num_experts * (load * prob).sum() * share
+
+    def _loss(self, batches: Sequence[WindowBatch]
+              ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, dict[str, float], list[np.ndarray]]:
+        """(sum of the task losses, ``[L, E]`` expert load, ``[L, E]`` mean router probability, per-task metrics,
+        priorities) of one batch per task."""
         model, dev, cfg = self.model, self.device, self.config
         z_targets = self._value_targets(batches, dev)
         latents, target_latents, actions, task_ids = [], [], [], []
@@ -249,9 +281,7 @@ class Learner:
             task_ids.append(torch.full((len(wb.obs),), wb.task_id, dtype=torch.long, device=dev))
         out = model.forward_sequence(torch.cat(latents), torch.cat(actions), torch.cat(task_ids))
         mcfg = model.config
-        total = out.aux_loss * cfg.balance_loss_weight if cfg.balance_loss_weight else out.aux_loss * 0.0
-        if aux_share != 1.0:
-            total = total * aux_share
+        total = out.value_logits.new_zeros(())
         metrics: dict[str, float] = {}
         priorities: list[np.ndarray] = []
         row = 0
@@ -300,7 +330,7 @@ class Learner:
                 metrics[f"{name}/target_value"] = float(masked_mean(z, mask, torch.ones_like(isw)))
         if not torch.isfinite(total):
             raise FloatingPointError(f"non-finite loss at update {self.updates}: {metrics}")
-        return total, out.aux_loss, metrics, priorities
+        return total, out.expert_load, out.router_prob, metrics, priorities
 
     @torch.no_grad()
     def _ema(self) -> None:

@@ -47,6 +47,8 @@ class SequenceOutput(NamedTuple):
     """Scalar MoE load-balancing loss summed over layers (0 for a dense FFN or the faithful router)."""
     expert_load: Tensor | None
     """``[L, E]`` fraction of token assignments per expert in this forward, or ``None`` (dense FFN)."""
+    router_prob: Tensor | None = None
+    """``[L, E]`` mean router probability per expert (differentiable; trained router), or ``None``."""
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ class MoEOutput(NamedTuple):
     """Scalar load-balancing loss (``router="trained"`` with ``stats=True``), else ``None``."""
     load: Tensor | None
     """``[E]`` fraction of token assignments per expert (``stats=True``), else ``None``."""
+    router_prob: Tensor | None = None
+    """``[E]`` mean router probability per expert, differentiable (``router="trained"`` with ``stats=True``), else
+    ``None``. ``aux_loss == num_experts * (load * router_prob).sum()``; distributed training combines the two
+    over processes to compute the balance loss of the global batch exactly."""
 
 
 class MoEFeedForward(nn.Module):
@@ -110,9 +114,10 @@ class MoEFeedForward(nn.Module):
         out = torch.zeros_like(flat).index_add(0, token, expert_out)
         if self.shared is not None:
             out = out + self.shared(flat)
-        aux = load = None
+        aux = load = mean_prob = None
         if stats:
             load = counts.to(flat.dtype) / (num_tokens * self.k)
             if probs is not None:
-                aux = self.num_experts * (load * probs.mean(dim=0)).sum()
-        return MoEOutput(out.reshape(shape), aux, load)
+                mean_prob = probs.mean(dim=0)
+                aux = self.num_experts * (load * mean_prob).sum()
+        return MoEOutput(out.reshape(shape), aux, load, mean_prob)

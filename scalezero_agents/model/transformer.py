@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from scalezero_agents.model.config import ModelConfig
 from scalezero_agents.model.layers import init_linears
-from scalezero_agents.model.moe import DenseFeedForward, MoEFeedForward
+from scalezero_agents.model.moe import DenseFeedForward, MoEFeedForward, MoEOutput
 
 
 class SelfAttention(nn.Module):
@@ -89,8 +89,8 @@ class Block(nn.Module):
         dropout_p: float = 0.0,
         stats: bool = False,
         last_only: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
-        """Return ``(x, k, v, aux_loss, expert_load)``; the last two are ``None`` for a dense FFN.
+    ) -> tuple[Tensor, Tensor, Tensor, MoEOutput | None]:
+        """Return ``(x, k, v, moe)``; ``moe`` (the MoE output with its statistics) is ``None`` for a dense FFN.
 
         With ``last_only`` the keys/values cover every token but ``x`` only the last one (``[n, 1, D]``).
         """
@@ -106,12 +106,13 @@ class Block(nn.Module):
         if last_only:
             x = x[:, -1:]
         x = x + (F.dropout(a, dropout_p, training=True) if dropout_p else a)
-        aux = load = None
+        moe = None
         if isinstance(self.ffn, MoEFeedForward):
-            f, aux, load = self.ffn(self.ln2(x), stats=stats)
+            moe = self.ffn(self.ln2(x), stats=stats)
+            f = moe.out
         else:
             f = self.ffn(self.ln2(x))
-        return x + (F.dropout(f, dropout_p, training=True) if dropout_p else f), k, v, aux, load
+        return x + (F.dropout(f, dropout_p, training=True) if dropout_p else f), k, v, moe
 
 
 class TransformerOutput(NamedTuple):
@@ -127,6 +128,8 @@ class TransformerOutput(NamedTuple):
     """MoE balance loss summed over layers (``stats=True``, trained router), else ``None``."""
     expert_load: Tensor | None
     """``[L, E]`` MoE load fractions (``stats=True``, MoE), else ``None``."""
+    router_prob: Tensor | None = None
+    """``[L, E]`` mean router probabilities, differentiable (``stats=True``, trained router), else ``None``."""
 
 
 def _make_ffn(config: ModelConfig) -> nn.Module:
@@ -205,12 +208,12 @@ class Transformer(nn.Module):
         p = self.config.dropout if dropout else 0.0
         if p:
             x = F.dropout(x, p, training=True)
-        keys, values, auxes, loads = [], [], [], []
+        keys, values, auxes, loads, probs = [], [], [], [], []
         for layer, block in enumerate(self.blocks):
             past_k = past_v = None
             if past is not None:
                 past_k, past_v = past[0][layer], past[1][layer]
-            x, k, v, aux, load = block(
+            x, k, v, moe = block(
                 x,
                 past_k=past_k,
                 past_v=past_v,
@@ -221,14 +224,16 @@ class Transformer(nn.Module):
             )
             keys.append(k)
             values.append(v)
-            if aux is not None:
-                auxes.append(aux)
-            if load is not None:
-                loads.append(load)
+            if moe is not None and moe.aux_loss is not None:
+                auxes.append(moe.aux_loss)
+                probs.append(moe.router_prob)
+            if moe is not None and moe.load is not None:
+                loads.append(moe.load)
         return TransformerOutput(
             hidden=self.ln_f(x),
             keys=torch.stack(keys),
             values=torch.stack(values),
             aux_loss=torch.stack(auxes).sum() if auxes else None,
             expert_load=torch.stack(loads) if loads else None,
+            router_prob=torch.stack(probs) if probs else None,
         )

@@ -213,7 +213,7 @@ class WorldModel(nn.Module):
         reward, next_latent = self._action_heads(h[:, :, 1], route)
         aux = out.aux_loss if out.aux_loss is not None else out.hidden.new_zeros(())
         rows = (permute(x, inverse) for x in (value, logits, mu, log_std, reward, next_latent))
-        return SequenceOutput(*rows, aux, out.expert_load)  # type: ignore[arg-type]
+        return SequenceOutput(*rows, aux, out.expert_load, out.router_prob)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ inference
     def new_cache(self, num_slots: int, device: torch.device | str | None = None) -> InferenceCache:

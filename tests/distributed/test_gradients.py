@@ -43,7 +43,7 @@ def grads(tmp_path_factory):
     torch.manual_seed(0)
     # a third task no batch comes from: its encoder stem and heads get no gradient anywhere
     tasks = [make_task("gym/CartPole-v1"), _short_pendulum(), make_task("gym/Acrobot-v1")]
-    config = tiny_config(**{"learner.balance_loss_weight": 0.0, "search.num_samples": 4})
+    config = tiny_config(**{"search.num_samples": 4})
     agent = Agent([t.spec for t in tasks], config, seed=0)
     init = {k: v.clone() for k, v in agent.model.state_dict().items()}
     _fill(agent, 0, tasks[0], 40, seed=1)
@@ -61,7 +61,8 @@ def grads(tmp_path_factory):
     for _ in range(2):
         metrics, _ = reference.learner.update(batches)
         ref.append({"grads": {n: None if p.grad is None else p.grad.clone()
-                              for n, p in reference.model.named_parameters()}, "loss": metrics["loss"]})
+                              for n, p in reference.model.named_parameters()}, "loss": metrics["loss"],
+                    "aux_loss": metrics["aux_loss"]})
     return ref, [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
@@ -86,6 +87,9 @@ def test_ranks_hold_identical_gradients_equal_to_one_process(grads, round_):
 
 def test_rank_losses_sum_to_the_single_process_objective(grads):
     ref, (rank0, rank1) = grads
-    # round 1 runs on the same weights everywhere: the two ranks' task losses add up to one process's
+    # round 1 runs on the same weights everywhere: the two ranks' losses (task losses and their shares of the
+    # MoE balance loss, whose expert loads are averaged over ranks) add up to one process's
+    assert ref[0]["aux_loss"] > 1.0  # the tiny MoE preset's trained router: E * sum f P >= 1 per layer
+    assert rank0[0]["aux_loss"] + rank1[0]["aux_loss"] == pytest.approx(ref[0]["aux_loss"], rel=1e-5)
     assert rank0[0]["loss"] + rank1[0]["loss"] == pytest.approx(ref[0]["loss"], rel=1e-5)
     assert rank1[1]["loss"] == 0.0 and rank0[1]["loss"] > 0  # round 2: rank 1 had nothing to add

@@ -41,7 +41,7 @@ def _grads(out: Path) -> None:
         record.append({"grads": {n: None if p.grad is None else p.grad.clone()
                                  for n, p in agent.model.named_parameters()},
                        "params": {n: p.detach().clone() for n, p in agent.model.named_parameters()},
-                       "loss": metrics["loss"], "grad_norm": metrics["grad_norm"]})
+                       "loss": metrics["loss"], "grad_norm": metrics["grad_norm"], "aux_loss": metrics["aux_loss"]})
     torch.save(record, out / f"rank{comm.rank}.pt")
 
 

@@ -43,6 +43,11 @@ def test_dispatch_matches_a_per_token_loop(router: str, k: int, shared: bool) ->
     assert out.load.shape == (4,)
     torch.testing.assert_close(out.load.sum(), torch.tensor(1.0))
     assert (out.aux_loss is not None) == (router == "trained")
+    if router == "trained":  # the balance loss is rebuilt from its parts (distributed training combines them)
+        torch.testing.assert_close(out.aux_loss, 4 * (out.load * out.router_prob).sum())
+        assert out.router_prob.requires_grad
+    else:
+        assert out.router_prob is None
 
 
 def test_trained_router_gets_gradient_and_faithful_top1_router_gets_exactly_zero() -> None:
