@@ -133,7 +133,8 @@ def test_resume_continues_exactly_with_gumbel_over_samples(tmp_path):
                                                          "learner.batch_size": 8})
     tcfg = TrainerConfig(num_envs=2, replay_ratio=0.5, learning_starts=30, eval_interval=0, eval_episodes=1)
     straight = _Record()
-    a = MultiTaskTrainer([make_task("dmc/cartpole-balance")], config=cfg, trainer=tcfg, seed=0,
+    # action repeat 25: 40-step episodes, so the evaluation at the end of each train() call stays short
+    a = MultiTaskTrainer([make_task("dmc/cartpole-balance", action_repeat=25)], config=cfg, trainer=tcfg, seed=0,
                          callbacks=[straight], progress_bar=False)
     a.train(40)
     path = a.save(tmp_path / "ckpt.pt")
@@ -208,8 +209,9 @@ def test_discrete_and_continuous_tasks_train_together(tmp_path):
     cfg = preset("tiny", "scalezero", **{"search.num_simulations": 4, "learner.batch_size": 8})
     tcfg = TrainerConfig(num_envs=2, replay_ratio=0.5, learning_starts=30, eval_interval=0, eval_episodes=1)
     rec = _Record()
-    trainer = MultiTaskTrainer([make_task("gym/CartPole-v1"), make_task("dmc/cartpole-balance")], config=cfg,
-                               trainer=tcfg, seed=0, callbacks=[rec], progress_bar=False, log_dir=tmp_path)
+    tasks = [make_task("gym/CartPole-v1", max_episode_steps=40), make_task("dmc/cartpole-balance", action_repeat=25)]
+    trainer = MultiTaskTrainer(tasks, config=cfg, trainer=tcfg, seed=0, callbacks=[rec], progress_bar=False,
+                               log_dir=tmp_path)
     history = trainer.train(60)
     assert len(rec.losses) > 5 and all(np.isfinite(rec.losses))
     assert set(history[-1]["tasks"]) == {"gym/CartPole-v1", "dmc/cartpole-balance"}
