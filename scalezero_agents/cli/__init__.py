@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --distributed` re-runs it under torchrun
     try:
         return int(args.func(args, make_console()))
     except CLIError as exc:

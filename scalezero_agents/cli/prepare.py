@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from scalezero_adapters import Task
 
     from scalezero_agents.config import AgentConfig
+    from scalezero_agents.distributed import Comm
     from scalezero_agents.training import Callback, MultiTaskTrainer, TrainerConfig
 
-__all__ = ["RUN_OUTPUTS", "Session", "build_configs", "build_tasks", "prepare"]
+__all__ = ["RUN_OUTPUTS", "Session", "build_configs", "build_tasks", "check_inputs", "prepare"]
 
 RUN_OUTPUTS = (CHECKPOINT_NAME, "summary.json", "history.json", RUN_FILE)
 """The files a run writes into its output directory (besides TensorBoard event files)."""
@@ -105,7 +106,7 @@ def build_configs(settings: TrainSettings, num_tasks: int) -> tuple[AgentConfig,
         raise CLIError(f"bad trainer setting: {exc}") from exc
 
 
-def _callbacks(settings: TrainSettings, console: Console) -> tuple[list[Callback], Any]:
+def _callbacks(settings: TrainSettings, console: Console, *, distributed: bool) -> tuple[list[Callback], Any]:
     from scalezero_agents.cli.callbacks import EvalPrinter, StopWhenSolved
 
     callbacks: list[Any] = [EvalPrinter(console)]
@@ -113,29 +114,41 @@ def _callbacks(settings: TrainSettings, console: Console) -> tuple[list[Callback
     if settings.dps:
         from scalezero_agents.dps import DPSCallback, DPSConfig
 
-        dps = DPSCallback(DPSConfig())
+        if distributed:  # decisions made on rank 0 and broadcast
+            from scalezero_agents.distributed import DistributedDPSCallback
+
+            dps = DistributedDPSCallback(DPSConfig())
+        else:
+            dps = DPSCallback(DPSConfig())
         callbacks.append(dps)
     if settings.stop_when_solved:
         callbacks.append(StopWhenSolved())
     return callbacks, dps
 
 
-def _check_out(out: Path, *, resume: bool, overwrite: bool) -> None:
+def _check_out(out: Path, *, resume: bool, overwrite: bool) -> list[Path]:
+    """Check the output directory; returns the files ``--overwrite`` replaces (the caller deletes them)."""
     if resume:
         if not (out / CHECKPOINT_NAME).is_file():
             raise CLIError(f"nothing to resume: no {CHECKPOINT_NAME} in {out} yet (the run saved none); "
                            "start it again with --overwrite")
-        return
-    existing = [name for name in RUN_OUTPUTS if (out / name).exists()]
+        return []
+    existing = [out / name for name in RUN_OUTPUTS if (out / name).exists()]
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} is a file, not a directory")
     if existing and not overwrite:
-        raise CLIError(f"{out} already holds a run ({', '.join(existing)}); continue it with --resume, "
-                       "replace it with --overwrite, or choose another --out")
-    for name in existing:
-        (out / name).unlink()
-    for events in out.glob("events.out.tfevents.*") if overwrite else ():
-        events.unlink()
+        raise CLIError(f"{out} already holds a run ({', '.join(p.name for p in existing)}); continue it with "
+                       "--resume, replace it with --overwrite, or choose another --out")
+    return [*existing, *(out.glob("events.out.tfevents.*") if overwrite else ())]
+
+
+def check_inputs(settings: TrainSettings, *, resume: bool, overwrite: bool) -> int:
+    """Check everything :func:`prepare` would, without building or writing anything (a launcher's early check
+    before it starts processes); returns the number of tasks."""
+    _check_out(Path(settings.out), resume=resume, overwrite=overwrite)
+    tasks = build_tasks(settings)  # on resume, the settings come from the run's run.json
+    build_configs(settings, len(tasks))
+    return len(tasks)
 
 
 def prepare(
@@ -144,27 +157,37 @@ def prepare(
     *,
     resume: bool,
     overwrite: bool,
-    trainer_cls: type[MultiTaskTrainer] | None = None,
+    comm: Comm | None = None,
 ) -> Session:
     """Build (or, with ``resume``, restore) the trainer; writes ``run.json`` for a new run.
 
-    ``trainer_cls`` (default :class:`MultiTaskTrainer`) may be a subclass with the same constructor and
-    ``load`` (e.g. a distributed trainer).
+    With ``comm`` (one rank of a ``torch.distributed`` group) it builds a
+    :class:`~scalezero_agents.distributed.DistributedTrainer` with distributed DPS; every rank checks the
+    inputs, and only rank 0 deletes (``overwrite``) or writes files.
     """
     import torch
 
     from scalezero_agents.cli._common import write_json
     from scalezero_agents.training import MultiTaskTrainer
 
-    trainer_cls = trainer_cls or MultiTaskTrainer
+    trainer_cls: type[MultiTaskTrainer] = MultiTaskTrainer
+    extra: dict[str, Any] = {}
     torch.set_num_threads(settings.threads)
     out = Path(settings.out)
-    _check_out(out, resume=resume, overwrite=overwrite)
-    callbacks, dps = _callbacks(settings, console)
+    stale = _check_out(out, resume=resume, overwrite=overwrite)
+    if comm is not None:
+        from scalezero_agents.distributed import DistributedTrainer
+
+        trainer_cls, extra = DistributedTrainer, {"comm": comm}
+        comm.barrier("output directory check")  # every rank has checked before rank 0 changes anything
+    main = comm is None or comm.rank == 0
+    for path in stale if main else ():
+        path.unlink(missing_ok=True)
+    callbacks, dps = _callbacks(settings, console, distributed=comm is not None)
     if resume:
         try:
             trainer = trainer_cls.load(out / CHECKPOINT_NAME, callbacks=callbacks, log_dir=out,
-                                            progress_bar=settings.progress)
+                                       progress_bar=settings.progress, **extra)
         except _INPUT_ERRORS as exc:
             raise CLIError(f"cannot resume from {out / CHECKPOINT_NAME}: {exc}") from exc
         return Session(settings, trainer, out, resumed=True, dps=dps)
@@ -172,8 +195,9 @@ def prepare(
     config, trainer_config = build_configs(settings, len(tasks))
     try:
         trainer = trainer_cls(tasks, config=config, trainer=trainer_config, seed=settings.seed, log_dir=out,
-                                   callbacks=callbacks, progress_bar=settings.progress)
+                              callbacks=callbacks, progress_bar=settings.progress, **extra)
     except _INPUT_ERRORS as exc:
         raise CLIError(str(exc)) from exc
-    write_json(out / RUN_FILE, settings.to_dict())
+    if main:
+        write_json(out / RUN_FILE, settings.to_dict())
     return Session(settings, trainer, out, resumed=False, dps=dps)

@@ -53,6 +53,7 @@ def build_summary(session: Session, wall_time: float) -> dict[str, Any]:
         "git": git_commit(),
         "results": _final_results(session),
         "dps": _dps_state(session),
+        "world_size": trainer.comm.world_size if hasattr(trainer, "comm") else 1,
         "env_steps": total_steps,
         "updates": trainer.updates,
         "evaluations": len(trainer.history),

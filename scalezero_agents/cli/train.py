@@ -80,6 +80,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="torch CPU threads (default 1: the tiny/small presets run "
                                                  "fastest single-threaded)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dist = p.add_argument_group("distributed (torch.distributed; see the README)")
+    dist.add_argument("--distributed", type=int, metavar="N",
+                      help="train with N processes on this machine: each owns a shard of the tasks and a model "
+                           "replica, gradients are summed every update (gloo on CPU, NCCL with CUDA). Runs "
+                           "torchrun for you; under your own torchrun, N must be its world size. A run resumes "
+                           "with any N (or without --distributed)")
+    dist.add_argument("--timeout", type=float, default=900.0,
+                      help="seconds a process waits for the others before failing (covers one evaluation; "
+                           "default 900)")
     p.set_defaults(func=train_from_args)
     return p
 
@@ -96,8 +105,50 @@ def train_from_args(args: argparse.Namespace, console: Console) -> int:
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite exclude each other")
     settings = resolve_settings(args)
+    if args.distributed is not None:
+        return _distributed(args, settings, console)
     session = prepare(settings, console, resume=args.resume, overwrite=args.overwrite)
     return run_training(session, console)
+
+
+def _distributed(args: argparse.Namespace, settings: Any, console: Console) -> int:
+    """``--distributed N``: outside torchrun, check the inputs and re-run this command line under ``torchrun``
+    with N processes; inside (``WORLD_SIZE`` set), train as one rank of the group."""
+    import os
+
+    from scalezero_agents.cli.prepare import check_inputs
+
+    n = args.distributed
+    if n < 1:
+        raise CLIError(f"--distributed takes a number of processes >= 1, got {n}")
+    if not args.timeout > 0:
+        raise CLIError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    world = os.environ.get("WORLD_SIZE")
+    if world is None:
+        num_tasks = check_inputs(settings, resume=args.resume, overwrite=args.overwrite)
+        if n > num_tasks:
+            raise CLIError(f"--distributed {n}: every process needs a task, and this run has {num_tasks}")
+        from scalezero_agents.distributed import launch
+
+        console.print(f"launching {n} processes: torchrun --standalone --nproc_per_node={n} "
+                      f"-m scalezero_agents.cli {' '.join(args.argv)}", markup=False, highlight=False)
+        return launch(args.argv, nproc_per_node=n, module="scalezero_agents.cli")
+    if int(world) != n:
+        raise CLIError(f"--distributed {n}, but torchrun started {world} processes")
+    from scalezero_agents.cli.prepare import prepare
+    from scalezero_agents.distributed import DistributedConfig, init_distributed, run_rank
+
+    status = 1
+
+    def rank_work() -> None:
+        nonlocal status
+        comm = init_distributed(DistributedConfig(timeout_s=args.timeout))
+        rank_console = console if comm.rank == 0 else Console(quiet=True)
+        session = prepare(settings, rank_console, resume=args.resume, overwrite=args.overwrite, comm=comm)
+        status = run_training(session, rank_console)
+
+    run_rank(rank_work)  # a failure ends this process at once (exit 1); the other ranks then fail fast
+    return status
 
 
 def run_training(session: Any, console: Console) -> int:
@@ -120,10 +171,11 @@ def run_training(session: Any, console: Console) -> int:
         console.print(f"interrupted: {hint}", markup=False)
         return 130
     wall = time.perf_counter() - start
-    trainer.save(out / CHECKPOINT_NAME)
-    write_json(out / "history.json", trainer.history)
+    trainer.save(out / CHECKPOINT_NAME)  # distributed: every rank joins, rank 0 writes
     summary = build_summary(session, wall)
-    write_json(out / "summary.json", summary)
+    if trainer.is_main:
+        write_json(out / "history.json", trainer.history)
+        write_json(out / "summary.json", summary)
     console.print(summary_table(summary, trainer.specs))
     console.print(f"checkpoint: {escape(str(out / CHECKPOINT_NAME))}   summary: {escape(str(out / 'summary.json'))}"
                   f"   wall time {wall:.0f} s")
