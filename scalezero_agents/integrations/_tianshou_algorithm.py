@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +15,12 @@ from tianshou.data import Batch, ReplayBuffer
 from tianshou.data.collector import BaseCollector
 from tianshou.utils.torch_utils import policy_within_training_step, torch_train_mode
 
+from scalezero_agents.agent import Agent
 from scalezero_agents.dps.config import DPSConfig
-from scalezero_agents.dps.controller import DynamicParameterScaling
+from scalezero_agents.integrations._hooks import UpdateHooksAndDPS, check_task_id
 from scalezero_agents.integrations._tianshou_policy import ScaleZeroPolicy
 from scalezero_agents.integrations._tianshou_windows import window_batches
 from scalezero_agents.learning.replay import WindowBatch
-
-UpdateHook = Callable[["ScaleZeroAlgorithm", dict[str, float]], None]
-"""Called as ``hook(algorithm, metrics)`` right after every learner update."""
 
 _ACTIVE_SAMPLE_ROUNDS = 32
 """Draws of ``sample_size`` indices an update makes, at most, to fill its batch with active tasks' steps."""
@@ -48,7 +46,7 @@ class ScaleZeroTrainingStats(TrainingStats):
     _metrics: dict[str, float] = field(default_factory=dict)
 
 
-class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
+class ScaleZeroAlgorithm(UpdateHooksAndDPS, OffPolicyAlgorithm[ScaleZeroPolicy]):
     """Trains a :class:`ScaleZeroPolicy`'s agent from the Tianshou trainer's replay buffer.
 
     Each update turns the sampled buffer indices into the learner's training windows
@@ -91,8 +89,7 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
         self.register_buffer("learner_updates", torch.zeros((), dtype=torch.long), persistent=True)
         self.register_buffer("task_active", torch.ones(len(agent.specs), dtype=torch.bool), persistent=True)
         self._windows: list[tuple[np.ndarray, WindowBatch]] | None = None
-        self._dps: DynamicParameterScaling | None = None
-        self._update_hooks: list[UpdateHook] = []
+        self._init_hooks()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the update hooks (they belong to a training run, e.g. a hook holding eval envs)."""
@@ -103,47 +100,15 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
     # ------------------------------------------------------------------ tasks, hooks, DPS
     def stop_task(self, task_id: int) -> None:
         """Stop training on task ``task_id`` for good (e.g. solved under DPS); see the class docstring."""
-        num_tasks = len(self.task_active)
-        if isinstance(task_id, bool) or not isinstance(task_id, int | np.integer) or not 0 <= task_id < num_tasks:
-            raise ValueError(f"task_id must be an int in [0, {num_tasks}), got {task_id!r}")
-        self.task_active[int(task_id)] = False
+        self.task_active[check_task_id(task_id, len(self.task_active))] = False
 
     @property
     def active_tasks(self) -> list[int]:
         """Ids of the tasks still trained."""
         return [int(t) for t in torch.nonzero(self.task_active).flatten().tolist()]
 
-    def add_update_hook(self, hook: UpdateHook) -> None:
-        """Call ``hook(algorithm, metrics)`` right after every learner update (not saved or pickled)."""
-        if not callable(hook):
-            raise ValueError(f"an update hook must be callable, got {hook!r}")
-        if hook not in self._update_hooks:
-            self._update_hooks.append(hook)
-
-    def remove_update_hook(self, hook: UpdateHook) -> None:
-        """Stop calling ``hook`` (no-op if it is not registered)."""
-        if hook in self._update_hooks:
-            self._update_hooks.remove(hook)
-
-    @property
-    def dps(self) -> DynamicParameterScaling | None:
-        """The Dynamic Parameter Scaling controller (``None`` until :meth:`enable_dps`)."""
-        return self._dps
-
-    def enable_dps(self, config: DPSConfig | None = None) -> DynamicParameterScaling:
-        """Attach a :class:`DynamicParameterScaling` controller to the policy's agent and return it.
-
-        Idempotent: an algorithm that already has one (e.g. restored by :meth:`load_state_dict`) returns it;
-        ``config`` must then be ``None`` or equal to its config.
-        """
-        if config is not None and not isinstance(config, DPSConfig):
-            raise ValueError(f"config must be a DPSConfig, got {type(config).__name__}")
-        if self._dps is not None:
-            if config is not None and config != self._dps.config:
-                raise ValueError(f"this algorithm already runs DPS with {self._dps.config}; got a different {config}")
-            return self._dps
-        self._dps = DynamicParameterScaling(self.policy.agent, config)
-        return self._dps
+    def _dps_agent(self) -> Agent:
+        return self.policy.agent
 
     def train(self, mode: bool = True) -> ScaleZeroAlgorithm:
         """Switch the online model's mode; the EMA target stays in eval mode."""
@@ -207,8 +172,7 @@ class ScaleZeroAlgorithm(OffPolicyAlgorithm[ScaleZeroPolicy]):
         parts, self._windows = self._windows, None
         metrics, priorities = self.learner.update([wb for _, wb in parts])
         self.learner_updates.fill_(self.learner.updates)
-        for hook in list(self._update_hooks):
-            hook(self, metrics)
+        self._run_update_hooks(metrics)
         new_weight = np.zeros(len(batch), dtype=np.float64)
         for (rows, _), pr in zip(parts, priorities, strict=True):
             new_weight[rows] = pr

@@ -39,7 +39,7 @@ import io
 import math
 import pathlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -57,6 +57,7 @@ from scalezero_agents.config import AgentConfig
 from scalezero_agents.config import preset as make_preset
 from scalezero_agents.dps.config import DPSConfig
 from scalezero_agents.dps.controller import DynamicParameterScaling
+from scalezero_agents.integrations._hooks import UpdateHooksAndDPS, check_task_id
 from scalezero_agents.integrations._sb3_buffer import ScaleZeroReplayBuffer
 from scalezero_agents.integrations._sb3_policy import (
     CnnPolicy,
@@ -79,10 +80,8 @@ __all__ = [
 ]
 
 SelfScaleZero = TypeVar("SelfScaleZero", bound="ScaleZero")
-UpdateHook = Callable[["ScaleZero", dict[str, float]], None]
-"""Called as ``hook(model, metrics)`` right after every learner update in :meth:`ScaleZero.train`."""
 
-class ScaleZero(OffPolicyAlgorithm):
+class ScaleZero(UpdateHooksAndDPS, OffPolicyAlgorithm):
     """ScaleZero / UniZero (MCTS over a transformer world model) as a Stable-Baselines3 algorithm.
 
     Args:
@@ -177,8 +176,7 @@ class ScaleZero(OffPolicyAlgorithm):
         self.task_env_steps: np.ndarray | None = None
         """[T] int64: env steps stored per task (a stopped task's counter freezes)."""
         self._dps_data: dict[str, Any] | None = None  # DPS config + state as plain data, written by save()
-        self._dps: DynamicParameterScaling | None = None
-        self._update_hooks: list[UpdateHook] = []
+        self._init_hooks()
         self._idle_rng = np.random.default_rng(0)
         if _init_setup_model:
             self._configure(config, learning_rate, buffer_size, batch_size, gamma)
@@ -298,9 +296,7 @@ class ScaleZero(OffPolicyAlgorithm):
         not trained on. ``task_active`` and ``task_env_steps`` are saved with the model.
         """
         assert self.task_active is not None
-        if isinstance(task_id, bool) or not isinstance(task_id, int | np.integer) \
-                or not 0 <= task_id < len(self.task_specs):
-            raise ValueError(f"task_id must be an int in [0, {len(self.task_specs)}), got {task_id!r}")
+        task_id = check_task_id(task_id, len(self.task_specs))
         if not self.task_active[task_id]:
             return
         self.task_active[task_id] = False
@@ -314,38 +310,8 @@ class ScaleZero(OffPolicyAlgorithm):
         assert self.task_active is not None
         return [int(t) for t in np.nonzero(self.task_active)[0]]
 
-    def add_update_hook(self, hook: UpdateHook) -> None:
-        """Call ``hook(model, metrics)`` right after every learner update (not saved with the model)."""
-        if not callable(hook):
-            raise ValueError(f"an update hook must be callable, got {hook!r}")
-        if hook not in self._update_hooks:
-            self._update_hooks.append(hook)
-
-    def remove_update_hook(self, hook: UpdateHook) -> None:
-        """Stop calling ``hook`` (no-op if it is not registered)."""
-        if hook in self._update_hooks:
-            self._update_hooks.remove(hook)
-
-    @property
-    def dps(self) -> DynamicParameterScaling | None:
-        """The Dynamic Parameter Scaling controller (``None`` until :meth:`enable_dps`)."""
-        return self._dps
-
-    def enable_dps(self, config: DPSConfig | None = None) -> DynamicParameterScaling:
-        """Attach a :class:`DynamicParameterScaling` controller to this model's agent and return it.
-
-        Idempotent: a model that already has one (e.g. restored by ``load``) returns it; ``config`` must then
-        be ``None`` or equal to its config. The controller's state is saved by :meth:`save`; stepping it and
-        reporting evaluations is the job of :class:`scalezero_agents.dps.sb3.SB3DPSCallback`.
-        """
-        if config is not None and not isinstance(config, DPSConfig):
-            raise ValueError(f"config must be a DPSConfig, got {type(config).__name__}")
-        if self._dps is not None:
-            if config is not None and config != self._dps.config:
-                raise ValueError(f"this model already runs DPS with {self._dps.config}; got a different {config}")
-            return self._dps
-        self._dps = DynamicParameterScaling(self.agent, config)
-        return self._dps
+    def _dps_agent(self) -> Agent:
+        return self.agent
 
     # ------------------------------------------------------------------ collection
     def _setup_learn(self, total_timesteps: int, callback: MaybeCallback = None, reset_num_timesteps: bool = True,
@@ -448,8 +414,7 @@ class ScaleZero(OffPolicyAlgorithm):
                 break
             metrics = self.agent.update(active)
             done += 1
-            for hook in list(self._update_hooks):
-                hook(self, metrics)
+            self._run_update_hooks(metrics)
             for key, value in metrics.items():
                 sums[key] += value
                 counts[key] += 1
