@@ -34,6 +34,7 @@ from suite import (
     Settings,
     build_parser,
     default_out,
+    finish,
     run_benchmark,
     settings_from_args,
     write_meta,
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {args.episodes} final episodes (the benchmark protocol asks for >= {MIN_EPISODES})")
     if args.checkpoint is not None and args.pixels:
         parser.error("--pixels does not apply to --checkpoint (the checkpoint fixes the observations)")
-    from report import load_runs, write_report, write_run
+    from report import load_runs, write_run
 
     settings = settings_from_args("dmc", args, final_episodes=args.episodes)
     if args.pixels:
@@ -156,14 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_notes.append("Observations: pixels (3x64x64 RGB, rendered headless); SB3 uses CnnPolicy.")
     runs = load_runs(out / "runs")
     write_meta(out, settings, extra_notes, final_eval_table(runs, args.episodes))
-    paths = write_report(out)
-    print(paths["table"].read_text())
-    print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
-    print(f"total wall time {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    if failures:
-        print(f"FAILED runs: {sorted(failures)}", file=sys.stderr)
-        return 1
-    return 0
+    return finish(out, t0, failures)
 
 
 def _with_options(settings: Settings, **options: Any) -> Settings:

@@ -43,7 +43,7 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -450,14 +450,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = settings_from_args(args.benchmark, args)
     out = args.out or default_out(args.benchmark, args.scale)
-    from report import write_report
-
     t0 = time.perf_counter()
     failures: dict[str, str] = {}
     if not args.report_only:
         failures = run_benchmark(settings, out, processes=args.jobs, threads=args.threads, resume=args.resume)
     else:
         write_meta(out, settings)
+    return finish(out, t0, failures)
+
+
+def finish(out: Path, t0: float, failures: Mapping[str, str]) -> int:
+    """Render and print the report; returns the exit status (1 if any run failed)."""
+    from report import write_report
+
     paths = write_report(out)
     print(paths["table"].read_text())
     print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
