@@ -189,21 +189,10 @@ def evaluate_protocol(act: Callable[[np.ndarray], np.ndarray], envs: Sequence[An
     ``act`` maps a stacked batch of observations to a batch of (deterministic) actions. Episode ``k`` is reset
     with seed ``base + k`` (see :func:`curve_eval_base`, :func:`final_eval_base`).
     """
+    from scalezero_agents.training.episodes import play_episodes
+
     obs = [env.reset(seed=base + k)[0] for k, env in enumerate(envs)]
-    returns = np.zeros(len(envs))
-    lengths = np.zeros(len(envs), dtype=np.int64)
-    live = list(range(len(envs)))
-    while live:
-        actions = act(np.stack([obs[i] for i in live]))
-        still = []
-        for j, i in enumerate(live):
-            o, r, term, trunc, _ = envs[i].step(actions[j])
-            returns[i] += float(r)
-            lengths[i] += 1
-            obs[i] = o
-            if not (term or trunc):
-                still.append(i)
-        live = still
+    returns, lengths = play_episodes(envs, obs, lambda o, rows: act(np.stack(o)))
     return {"mean": float(returns.mean()), "std": float(returns.std()), "min": float(returns.min()),
             "max": float(returns.max()), "length": float(lengths.mean()), "episodes": len(envs)}
 

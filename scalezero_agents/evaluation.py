@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scalezero_agents.training.episodes import play_episodes
+
 if TYPE_CHECKING:
     from scalezero_adapters import Task
 
@@ -164,21 +166,12 @@ def run_greedy_episodes(
     obs = [env.reset(seed=seed * 10_000 + k)[0] for k, env in enumerate(envs)]
     if frames is not None:
         frames.append(np.asarray(envs[0].render()))
-    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
-    live = list(range(n))
-    while live:
-        out = actor.act([obs[i] for i in live], live)
-        still = []
-        for j, i in enumerate(live):
-            obs[i], reward, terminated, truncated, _ = envs[i].step(out.actions[j])
-            returns[i] += float(reward)
-            lengths[i] += 1
-            if frames is not None and i == 0 and len(frames) < MAX_VIDEO_FRAMES:
-                frames.append(np.asarray(envs[0].render()))
-            if not (terminated or truncated):
-                still.append(i)
-        live = still
-    return returns, lengths
+
+    def record(i: int) -> None:
+        if frames is not None and i == 0 and len(frames) < MAX_VIDEO_FRAMES:
+            frames.append(np.asarray(envs[0].render()))
+
+    return play_episodes(envs, obs, lambda o, rows: actor.act(o, rows).actions, record)
 
 
 def _summarize(spec: Any, returns: np.ndarray, lengths: np.ndarray) -> dict[str, float]:

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 from scalezero_adapters import EnvFactory, Task
 
-from scalezero_agents.agent import ActOutput, Agent
+from scalezero_agents.agent import Agent
 from scalezero_agents.config import AgentConfig
 from scalezero_agents.config import preset as make_preset
+from scalezero_agents.training.episodes import play_episodes
 from scalezero_agents.training.progress import StepBar
 
 CHECKPOINT_VERSION = 1
@@ -354,20 +355,7 @@ class MultiTaskTrainer:
         base = (self.seed * 1_000 + self.num_evals) * 10_000
         # episode k of task t starts from seed base + t * n + k, whichever process evaluates it
         obs = [self._eval_envs[t][k].reset(seed=base + t * n + k)[0] for t in local for k in range(n)]
-        returns = np.zeros(len(envs))
-        lengths = np.zeros(len(envs), dtype=np.int64)
-        live = list(range(len(envs)))
-        while live:
-            out: ActOutput = actor.act([obs[i] for i in live], live)
-            still = []
-            for j, i in enumerate(live):
-                o, r, term, trunc, _ = envs[i].step(out.actions[j])
-                returns[i] += float(r)
-                lengths[i] += 1
-                obs[i] = o
-                if not (term or trunc):
-                    still.append(i)
-            live = still
+        returns, lengths = play_episodes(envs, obs, lambda o, rows: actor.act(o, rows).actions)
         self.num_evals += 1
         results: dict[str, dict[str, float]] = {}
         record: dict[str, Any] = {"env_steps": int(self.env_steps.max()), "updates": self.updates,
