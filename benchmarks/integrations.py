@@ -1,14 +1,17 @@
 """Integration benchmark: CartPole-v1 learned natively, through Stable-Baselines3 and through Tianshou.
 
-    python benchmarks/integrations.py --framework sb3 --seed 0 --steps 30000
-    python benchmarks/integrations.py --framework native --seed 0 --steps 30000
-    python benchmarks/integrations.py --framework tianshou --seed 0 --steps 30000
+    python benchmarks/integrations.py --framework sb3 --seed 0 --steps 50000
+    python benchmarks/integrations.py --framework native --seed 0 --steps 50000
+    python benchmarks/integrations.py --framework tianshou --seed 0 --steps 50000
+    python benchmarks/integrations.py --framework all --seeds 0 1 2   # the 9 runs, one after another
+    python benchmarks/integrations.py --report                        # table.md from the run records
 
 Every framework runs the same agent (preset ``small``, 8 training envs, replay ratio 0.25, learning starts
 after 1,000 env steps) under the same protocol: a greedy evaluation of 10 episodes (in parallel) every
 2,500 env steps, stopping once the mean return reaches 475. The acceptance: each integration reaches 475
 within +-20% of the native trainer's env steps. Each run writes ``<out>/<framework>_s<seed>.json`` with the
-evaluation history and the first env step at which 195 and 475 were reached.
+evaluation history and the first env step at which 195 and 475 were reached; the report (printed after every
+run, and written to ``<out>/table.md``) compares the frameworks' mean env steps to 475 over the seeds.
 """
 
 from __future__ import annotations
@@ -117,30 +120,97 @@ def run_tianshou(seed: int, steps: int, *, progress: bool = False, **kwargs: Any
 
 
 RUNNERS = {"native": run_native, "sb3": run_sb3, "tianshou": run_tianshou}
+TOLERANCE = 0.2  # the acceptance: within +-20% of the native env steps to 475
+
+
+def _throughput(record: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Env steps and learner updates per second of training time (evaluation excluded), at the last evaluation."""
+    history = record.get("history") or []
+    if not history or not history[-1].get("train_time"):
+        return None, None
+    last = history[-1]
+    return last["env_steps"] / last["train_time"], last["updates"] / last["train_time"]
+
+
+def report(records: list[dict[str, Any]]) -> str:
+    """Markdown: one row per run, then per framework the mean env steps to 475 and its ratio to native's.
+
+    A run that never reached 475 counts as its budget in the mean (a lower bound, marked ``>=``) and makes the
+    framework fail the comparison.
+    """
+    def fmt(x: float | None, spec: str = ",.0f") -> str:
+        return "-" if x is None else format(x, spec)
+
+    order = {name: i for i, name in enumerate(RUNNERS)}
+    records = sorted(records, key=lambda r: (order.get(r["framework"], 99), r["seed"]))
+    lines = ["| framework | seed | env steps to 195 | env steps to 475 | wall s | env steps/s | updates/s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        steps_s, upd_s = _throughput(r)
+        to_475 = fmt(r["env_steps_to_475"]) if r["env_steps_to_475"] is not None else f"not in {r['budget']:,}"
+        lines.append(f"| {r['framework']} | {r['seed']} | {fmt(r['env_steps_to_195'])} | {to_475} | "
+                     f"{fmt(r.get('wall'))} | {fmt(steps_s, '.1f')} | {fmt(upd_s, '.2f')} |")
+    means: dict[str, tuple[float, bool, list[int]]] = {}
+    for name in RUNNERS:
+        runs = [r for r in records if r["framework"] == name]
+        if runs:
+            steps = [r["env_steps_to_475"] if r["env_steps_to_475"] is not None else r["budget"] for r in runs]
+            reached = all(r["env_steps_to_475"] is not None for r in runs)
+            means[name] = (sum(steps) / len(steps), reached, sorted(r["seed"] for r in runs))
+    lines += ["", "| framework | seeds | mean env steps to 475 | ratio to native | within +-20% |",
+              "|---|---|---:|---:|---|"]
+    native = means.get("native")
+    for name, (mean, reached, seeds) in means.items():
+        ratio = mean / native[0] if native and native[1] else None
+        verdict = "-" if ratio is None or name == "native" else (
+            "yes" if reached and abs(ratio - 1.0) <= TOLERANCE else "no")
+        lines.append(f"| {name} | {' '.join(map(str, seeds))} | {'' if reached else '>= '}{mean:,.0f} | "
+                     f"{fmt(ratio, '.2f')} | {verdict} |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path) -> str:
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*_s*.json"))]
+    text = report([r for r in records if r.get("framework") in RUNNERS])
+    (out / "table.md").write_text(text + "\n")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--framework", choices=sorted(RUNNERS), required=True)
+    parser.add_argument("--framework", choices=[*sorted(RUNNERS), "all"], help="what to run ('all': every one)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=30_000, help="env step budget")
+    parser.add_argument("--seeds", type=int, nargs="+", help="several seeds, one run each (overrides --seed)")
+    parser.add_argument("--steps", type=int, default=50_000, help="env step budget")
     parser.add_argument("--preset", default="small")
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--report", action="store_true", help="only (re)write the report from the run records")
     parser.add_argument("--out", default="bench_results/integrations")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.report:
+        if not out.is_dir():
+            parser.error(f"no run records: {out} does not exist")
+        print(write_report(out))
+        return 0
+    if args.framework is None:
+        parser.error("--framework is required (or --report)")
     import torch
 
     torch.set_num_threads(args.threads)
-    result = RUNNERS[args.framework](args.seed, args.steps, preset=args.preset, num_envs=args.num_envs,
-                                     progress=args.progress)
-    record = {"framework": args.framework, "seed": args.seed, "budget": args.steps, "preset": args.preset,
-              "num_envs": args.num_envs, **result}
-    out = Path(args.out)
+    frameworks = list(RUNNERS) if args.framework == "all" else [args.framework]
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.framework}_s{args.seed}.json").write_text(json.dumps(record, indent=1))
-    print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1), flush=True)
+    for seed in args.seeds or [args.seed]:
+        for name in frameworks:
+            result = RUNNERS[name](seed, args.steps, preset=args.preset, num_envs=args.num_envs,
+                                   progress=args.progress)
+            record = {"framework": name, "seed": seed, "budget": args.steps, "preset": args.preset,
+                      "num_envs": args.num_envs, **result}
+            (out / f"{name}_s{seed}.json").write_text(json.dumps(record, indent=1))
+            print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1), flush=True)
+    print(write_report(out))
     return 0
 
 
