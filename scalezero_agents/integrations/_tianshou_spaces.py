@@ -119,9 +119,7 @@ class SpaceCodec:
     def rows(self, obs: ObsSource) -> tuple[np.ndarray, list[Any]]:
         """Task id and native observation (what :meth:`Actor.act` takes) of every row of a batch."""
         if self.layout is not None:
-            keys = list(obs.get_keys())
-            n = len(obs["task_id"])
-            views = [self.layout.task_view({k: obs[k][i] for k in keys}) for i in range(n)]
+            views = self.layout.task_views({k: obs[k] for k in obs.get_keys()})
             return np.array([v.task_id for v in views], dtype=np.int64), [v.obs for v in views]
         if self.obs_key is not None:
             n = len(obs[self.obs_key])
