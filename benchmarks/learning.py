@@ -3,10 +3,12 @@
     python benchmarks/learning.py single --task gym/CartPole-v1 --seeds 0 1 2 --steps 50000
     python benchmarks/learning.py multi --suite classic --steps 50000 [--dps]
     python benchmarks/learning.py plot
+    python benchmarks/learning.py report [--tag TAG]   # report.md: env steps to target, MT vs ST, DPS vs no DPS
 
 Each run writes ``<out>/<name>.json`` (config, evaluation history, first env step / wall time at which
 each threshold was reached, env steps/s and updates/s); ``plot`` draws every run found in ``<out>``
-into ``<out>/curves.png``. Thresholds default to each task's target return (plus 195 for CartPole).
+into ``<out>/curves.png``; ``report`` writes ``<out>/report.md`` (``benchmarks/learning_report.py``).
+Thresholds default to each task's target return (plus 195 for CartPole).
 The records follow ``benchmarks/report.py``'s run-record schema (``method``, ``config``, package
 ``versions``, per-task ``curves``), so ``benchmarks/suite.py`` reuses :func:`run_scalezero` for the
 ScaleZero side of the baseline comparisons. ``--dps`` adds Dynamic Parameter Scaling (``--dps-set
@@ -185,7 +187,7 @@ def plot(out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["single", "multi", "plot"])
+    parser.add_argument("mode", choices=["single", "multi", "plot", "report"])
     parser.add_argument("--task", action="append", default=[], help="single: task name(s), one run per task")
     parser.add_argument("--suite", default="classic")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -207,11 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--tensorboard", action="store_true")
     parser.add_argument("--out", default="bench_results/learning")
-    parser.add_argument("--tag", default="")
+    parser.add_argument("--tag", default="", help="suffix of the run names (report: the runs with this suffix)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.mode == "plot":
         print(plot(out))
+        return 0
+    if args.mode == "report":
+        from learning_report import write_report
+
+        print(write_report(out, args.tag))
         return 0
     from scalezero_adapters import make_suite, make_task
     from scalezero_adapters.suites import SUITES
