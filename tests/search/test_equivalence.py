@@ -136,3 +136,19 @@ def test_kid_records_mirror_the_node_records(mode: str, interior: str) -> None:
             np.testing.assert_array_equal(tree.kid_index[b, kids], np.arange(k))
             np.testing.assert_array_equal(tree.parent[b, kids], n)
             np.testing.assert_array_equal(tree.child[b, n, rec["action"]], kids)
+
+
+@pytest.mark.parametrize("mode,interior,actions", [("puct", "puct", 33), ("puct", "puct", 71),
+                                                   ("gumbel", "puct", 71), ("sampled", "puct", 41)])
+def test_wide_rows_match_reference(mode: str, interior: str, actions: int) -> None:
+    """Rows wider than the C core's 32-slot scan masks (finding next_kid), with odd tails."""
+    config = SearchConfig(mode=mode, interior=interior, num_simulations=60, max_considered=16,
+                          num_samples=actions)
+    if mode == "sampled":
+        assert_same(run_both(config, 3, actions, action_dim=1, searches=2))
+        return
+    rng = np.random.default_rng(actions)
+    legal = rng.random((3, actions)) < 0.8
+    valid = rng.random((3, actions)) < 0.8
+    legal[:, -1] = valid[:, -1] = True
+    assert_same(run_both(config, 3, actions, legal=legal, valid=valid, searches=2))
