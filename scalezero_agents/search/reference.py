@@ -390,8 +390,11 @@ class ReferenceTree:
             raise SearchStateError("expand_and_backup() needs a select() first")
         reward = _f64(reward, (self.batch_size,), "reward")
         value = _f64(value, (self.batch_size,), "value")
-        if not np.isfinite(reward).all() or not np.isfinite(value).all():
-            raise SearchInputError("reward / value contain NaN or infinite values")
+        bad = ~(np.isfinite(reward) & np.isfinite(value))
+        if bad.any():  # like the C core: the first bad root, its reward before its value
+            b = int(np.argmax(bad))
+            name = "reward" if not math.isfinite(reward[b]) else "value"
+            raise SearchInputError(f"{name} of root {b} is NaN or infinite")
         return reward, value
 
     def _link_and_backup(self, b: int, r: float, v: float) -> None:

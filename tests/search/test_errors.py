@@ -222,3 +222,30 @@ def test_tree_shape_validation() -> None:
         SearchTree(0, SearchConfig(), num_actions=3)
     with pytest.raises(ValueError, match="sampled"):
         SearchTree(2, SearchConfig(), num_actions=3, action_dim=2)
+
+
+@pytest.mark.parametrize("cls", BACKENDS)
+@pytest.mark.parametrize(
+    "bad_reward,bad_value,match",
+    [
+        ({6: np.inf}, {}, "reward of root 6 is NaN or infinite"),
+        ({}, {5: np.nan}, "value of root 5 is NaN or infinite"),
+        ({7: -np.inf}, {2: np.nan}, "value of root 2"),  # the first bad root is named, value before reward
+        ({3: np.nan}, {3: np.inf}, "reward of root 3"),  # same root: reward first
+    ],
+)
+def test_nonfinite_reward_or_value_names_the_first_bad_root(cls, bad_reward, bad_value, match) -> None:
+    """A batch wide enough for the C core's vectorised NaN/inf scan (4 values per step, then a tail)."""
+    batch = 9
+    tree = cls(batch, SearchConfig(num_simulations=3), num_actions=A)
+    tree.reset(np.zeros(batch), np.zeros((batch, A)))
+    tree.select()
+    reward, value = np.zeros(batch), np.zeros(batch)
+    for b, x in bad_reward.items():
+        reward[b] = x
+    for b, x in bad_value.items():
+        value[b] = x
+    with pytest.raises(SearchInputError, match=match):
+        tree.expand_and_backup(reward, value, np.zeros((batch, A)))
+    tree.expand_and_backup(np.zeros(batch), np.zeros(batch), np.zeros((batch, A)))  # still usable
+    assert (tree.num_nodes == 2).all()

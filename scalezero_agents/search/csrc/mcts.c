@@ -44,7 +44,8 @@
 #include <math.h>
 #include <stddef.h>
 
-/* SSE2 (every x86-64 CPU has it) for the two max scans over a node's row (max_where); plain C
+/* SSE2 (every x86-64 CPU has it) for the max scans over a node's row (max_where), finding the
+ * next unvisited child (first_at) and the NaN/inf checks of inputs (any_nonfinite); plain C
  * elsewhere, with the same results. */
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
