@@ -12,15 +12,13 @@ BAL, CP = "dmc/cartpole-balance", "gym/CartPole-v1"
 
 
 def _record(name: str, curves: dict[str, list[tuple[int, float]]]) -> dict:
-    """A learning.py record whose evaluations give ``curves[task] = [(env_steps, mean), ...]``."""
-    thresholds = {CP: ["195.0", "475.0"], BAL: ["800.0", "900.0"]}
-    history = []
-    for k in range(max(len(c) for c in curves.values())):
-        history.append({"tasks": {t: {"env_steps": c[min(k, len(c) - 1)][0], "mean": c[min(k, len(c) - 1)][1]}
-                                  for t, c in curves.items()}})
-    return {"name": name, "tasks": list(curves), "history": history,
-            "env_steps": {t: c[-1][0] for t, c in curves.items()},
-            "reached": {t: dict.fromkeys(thresholds[t]) for t in curves}}
+    """A learning.py record whose evaluations give ``curves[task] = [(env_steps, mean), ...]``: ``reached`` holds,
+    per threshold, the first evaluation at or above it (as ``learning.run_scalezero`` writes it)."""
+    thresholds = {CP: [195.0, 475.0], BAL: [800.0, 900.0]}
+    reached = {t: {str(th): next(({"env_steps": n} for n, mean in c if mean >= th), None) for th in thresholds[t]}
+               for t, c in curves.items()}
+    return {"name": name, "tasks": list(curves), "env_steps": {t: c[-1][0] for t, c in curves.items()},
+            "reached": reached}
 
 
 def _rows(text: str, section: str) -> list[list[str]]:
@@ -52,6 +50,23 @@ def test_report_ratios_to_the_single_task_budget_and_dps_vs_no_dps() -> None:
     dps = {row[0]: row[1:] for row in _rows(text, "DPS vs no DPS: env steps to reach all targets")}
     assert dps["ScaleZero"] == ["0", ">= 30,000", ">= 30,000", "1.00"]
     assert dps["ScaleZero + DPS"] == ["0", "25,000", "25,000", "0.83"]
+
+
+def test_dps_comparison_uses_only_seeds_run_both_ways() -> None:
+    runs = [learning_report.parse(_record(name, {CP: [(n, 480.0)]})) for name, n in (
+        ("mt_classic_s0", 10_000), ("mt_classic_s1", 90_000), ("mt-dps_classic_s0", 5_000))]
+    dps = {row[0]: row[1:] for row in _rows(learning_report.report(runs), "DPS vs no DPS")}
+    assert dps["ScaleZero"] == ["0", "10,000", "10,000", "1.00"]  # seed 1 has no DPS run: left out
+    assert dps["ScaleZero + DPS"] == ["0", "5,000", "5,000", "0.50"]
+    unpaired = [r for r in runs if r.name != "mt_classic_s0"]
+    assert "DPS vs no DPS" not in learning_report.report(unpaired)
+
+
+def test_a_record_without_the_target_threshold_is_an_error() -> None:
+    record = _record("mt_classic_s0", {BAL: [(5_000, 850.0)]})
+    del record["reached"][BAL]["800.0"]  # the acceptance target of balance, not its TaskSpec's 900
+    with pytest.raises(ValueError, match="no threshold"):
+        learning_report.parse(record)
 
 
 def test_report_mode_reads_only_runs_with_the_tag(tmp_path, capsys) -> None:
